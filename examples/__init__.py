@@ -1,0 +1,1 @@
+"""Example segment definitions and a deterministic synthetic shop that feeds them."""

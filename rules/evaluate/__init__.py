@@ -1,0 +1,1 @@
+"""Evaluation: input events, per-customer state, compiled conditions, membership changes."""

@@ -1,0 +1,203 @@
+"""Running aggregates over one event type: count, sum, avg, min, max, first, last, distinct.
+
+Each aggregate keeps a small "slot" in the customer's state. All slot operations are
+order-insensitive (first/last compare by (timestamp, event_id)), which is what lets
+late and out-of-order events land correctly and lets identify merge two histories.
+Windowed aggregates keep one slot per time bucket (see `windows`).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from rules.evaluate import windows
+
+DISTINCT_CAP = 1000
+"""distinct() keeps at most this many values per customer (memory bound)."""
+
+Slot = object
+Values = list[object]
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def values_at(properties: dict[str, object], path: tuple[str, ...]) -> Values:
+    """Every non-null value at `path`; a list on the way contributes each element."""
+    current: list[object] = [properties]
+    for part in path:
+        found: list[object] = []
+        for item in current:
+            if isinstance(item, list):
+                for element in item:
+                    if isinstance(element, dict) and element.get(part) is not None:
+                        value = element[part]
+                        found.extend(value) if isinstance(value, list) else found.append(value)
+            elif isinstance(item, dict) and item.get(part) is not None:
+                value = item[part]
+                found.extend(value) if isinstance(value, list) else found.append(value)
+        current = found
+    return [v for v in current if v is not None and not isinstance(v, (dict, list))]
+
+
+def _later(a: list[object] | None, b: list[object] | None) -> list[object] | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return b if (b[0], b[1]) > (a[0], a[1]) else a  # type: ignore[operator]
+
+
+def _earlier(a: list[object] | None, b: list[object] | None) -> list[object] | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return b if (b[0], b[1]) < (a[0], a[1]) else a  # type: ignore[operator]
+
+
+def _min(a: object, b: object) -> object:
+    return b if a is None else a if b is None else min(a, b)  # type: ignore[type-var]
+
+
+def _max(a: object, b: object) -> object:
+    return b if a is None else a if b is None else max(a, b)  # type: ignore[type-var]
+
+
+def _union(a: list[object] | None, b: Iterable[object]) -> list[object]:
+    result = list(a or ())
+    for value in b:
+        if value not in result and len(result) < DISTINCT_CAP:
+            result.append(value)
+    return result
+
+
+def _first_value(values: Values) -> object:
+    return values[0] if len(values) == 1 else (list(values) if values else None)
+
+
+# kind -> (empty slot, add(slot, ts, event_id, values), merge(a, b), value(slot))
+Add = Callable[[Slot, int, str, Values], Slot]
+KINDS: dict[str, tuple[Slot, Add, Callable[[Slot, Slot], Slot], Callable[[Slot], object]]] = {
+    "count": (0, lambda s, ts, eid, v: s + 1, lambda a, b: a + b, lambda s: s),  # type: ignore[operator]
+    "sum": (0, lambda s, ts, eid, v: s + sum(x for x in v if _number(x)), lambda a, b: a + b, lambda s: s),  # type: ignore[operator]
+    "avg": (
+        None,
+        lambda s, ts, eid, v: _avg_add(s, [x for x in v if _number(x)]),
+        lambda a, b: b if a is None else a if b is None else [a[0] + b[0], a[1] + b[1]],  # type: ignore[index]
+        lambda s: None if s is None else s[0] / s[1],  # type: ignore[index]
+    ),
+    "min": (None, lambda s, ts, eid, v: _fold(_min, s, v), _min, lambda s: s),
+    "max": (None, lambda s, ts, eid, v: _fold(_max, s, v), _max, lambda s: s),
+    "first_ts": (None, lambda s, ts, eid, v: _min(s, ts), _min, lambda s: s),
+    "last_ts": (None, lambda s, ts, eid, v: _max(s, ts), _max, lambda s: s),
+    "first": (None, lambda s, ts, eid, v: _earlier(s, [ts, eid, _first_value(v)]) if v else s,  # type: ignore[arg-type]
+              _earlier, lambda s: None if s is None else s[2]),  # type: ignore[index]
+    "last": (None, lambda s, ts, eid, v: _later(s, [ts, eid, _first_value(v)]) if v else s,  # type: ignore[arg-type]
+             _later, lambda s: None if s is None else s[2]),  # type: ignore[index]
+    "distinct": (None, lambda s, ts, eid, v: _union(s, v) if v else s, lambda a, b: _union(a, b or ()),  # type: ignore[arg-type]
+                 lambda s: s or []),
+}
+NUMERIC = {"sum", "avg", "min", "max"}
+
+
+def _avg_add(slot: Slot, numbers: list[object]) -> Slot:
+    if not numbers:
+        return slot
+    total = sum(numbers)  # type: ignore[arg-type]
+    return [total, len(numbers)] if slot is None else [slot[0] + total, slot[1] + len(numbers)]  # type: ignore[index]
+
+
+def _fold(pick: Callable[[object, object], object], slot: Slot, values: Values) -> Slot:
+    for value in values:
+        if _number(value):
+            slot = pick(slot, value)
+    return slot
+
+
+@dataclass(frozen=True)
+class AggregateSpec:
+    """One aggregate as written, e.g. `count(order_placed, within=90d)`.
+
+    `key` names its slot in the customer state; it is derived from the text of the
+    aggregate, so state survives a definitions change that keeps the aggregate.
+    """
+
+    kind: str  # a key of KINDS
+    event: str
+    path: tuple[str, ...]
+    within: int | None
+    where_text: str | None
+
+    @property
+    def key(self) -> str:
+        path = ".".join(self.path)
+        return f"{self.kind}|{self.event}|{path}|{self.within or ''}|{self.where_text or ''}"
+
+    @property
+    def width(self) -> int:
+        assert self.within is not None
+        return windows.bucket_width(self.within)
+
+
+def spec_kind(function: str, has_path: bool) -> str:
+    if function in ("first", "last") and not has_path:
+        return f"{function}_ts"
+    return function
+
+
+def add(spec: AggregateSpec, slots: dict[str, Slot], ts: int, event_id: str, values: Values, now: int) -> None:
+    """Fold one event into the spec's slot (or its bucket)."""
+    empty, add_one, _, _ = KINDS[spec.kind]
+    if spec.within is None:
+        slots[spec.key] = add_one(slots.get(spec.key, empty), ts, event_id, values)
+        return
+    width = spec.width
+    start = windows.bucket_start(ts, width)
+    if not windows.counts(start, now, spec.within):
+        return  # too old to ever count again
+    buckets: dict[int, Slot] = slots.get(spec.key) or {}  # type: ignore[assignment]
+    buckets[start] = add_one(buckets.get(start, empty), ts, event_id, values)
+    for old in [b for b in buckets if not windows.counts(b, now, spec.within)]:
+        del buckets[old]
+    slots[spec.key] = buckets
+
+
+def value(spec: AggregateSpec, slots: dict[str, Slot], now: int) -> object:
+    """The aggregate's value as of `now`."""
+    empty, _, merge, finish = KINDS[spec.kind]
+    if spec.within is None:
+        return finish(slots.get(spec.key, empty))
+    buckets: dict[int, Slot] | None = slots.get(spec.key)  # type: ignore[assignment]
+    slot = empty
+    if buckets:
+        floor = now - spec.within
+        for start, bucket in buckets.items():
+            if start > floor:
+                slot = merge(slot, bucket)
+    return finish(slot)
+
+
+def next_expiry(spec: AggregateSpec, slots: dict[str, Slot], now: int) -> int | None:
+    """The next instant after `now` at which a bucket leaves the window."""
+    buckets: dict[int, Slot] | None = slots.get(spec.key)  # type: ignore[assignment]
+    if not buckets or spec.within is None:
+        return None
+    later = [start + spec.within for start in buckets if start + spec.within > now]
+    return min(later) if later else None
+
+
+def merge_slots(spec: AggregateSpec, into: dict[str, Slot], other: dict[str, Slot]) -> None:
+    """Merge another history's slot for `spec` into `into` (identify)."""
+    if spec.key not in other:
+        return
+    _, _, merge, _ = KINDS[spec.kind]
+    if spec.within is None:
+        empty = KINDS[spec.kind][0]
+        into[spec.key] = merge(into.get(spec.key, empty), other[spec.key])
+        return
+    buckets: dict[int, Slot] = dict(into.get(spec.key) or {})  # type: ignore[arg-type]
+    for start, bucket in other[spec.key].items():  # type: ignore[attr-defined]
+        buckets[start] = merge(buckets[start], bucket) if start in buckets else bucket
+    into[spec.key] = buckets

@@ -1,0 +1,194 @@
+"""The evaluator: events and clock ticks in, membership changes out.
+
+One engine serves replay, tests and the streaming worker. It is given the mapping
+that holds customer states (a dict here, a write-back cache over a Faust table in the
+worker) and it always assigns a state back after changing it.
+"""
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+
+from rules.evaluate import aggregates
+from rules.evaluate.changes import Change
+from rules.evaluate.context import Context
+from rules.evaluate.events import Event
+from rules.evaluate.holdout import in_holdout
+from rules.evaluate.program import Program, compile_program
+from rules.evaluate.state import CustomerState
+from rules.language.model import Definitions
+
+ANONYMOUS = "anon:"
+"""State key prefix of visitors known only by `anonymous_id`."""
+
+
+class _Members:
+    """`in_segment()` reads live memberships from the sequence numbers."""
+
+    __slots__ = ("seqs",)
+
+    def __init__(self, seqs: dict[str, int]) -> None:
+        self.seqs = seqs
+
+    def get(self, segment: str, default: bool = False) -> bool:
+        return bool(self.seqs.get(segment, 0) & 1)
+
+
+class Engine:
+    def __init__(
+        self,
+        definitions: Definitions,
+        states: MutableMapping[str, CustomerState] | None = None,
+        aliases: MutableMapping[str, str] | None = None,
+    ) -> None:
+        self.definitions = definitions
+        self.program: Program = compile_program(definitions)
+        self.states: MutableMapping[str, CustomerState] = states if states is not None else {}
+        self.aliases: MutableMapping[str, str] = aliases if aliases is not None else {}
+        self.duplicates = 0
+        self.applied = 0
+
+    # -- events -----------------------------------------------------------------
+    def key_of(self, event: Event) -> str:
+        if event.customer_id is not None:
+            return event.customer_id
+        anonymous = event.anonymous_id or ""
+        return self.aliases.get(anonymous) or ANONYMOUS + anonymous
+
+    def apply(self, event: Event, now: int | None = None) -> list[Change]:
+        """Apply one event as of `now` (default: its own timestamp, as in replay)."""
+        now = event.ts if now is None else now
+        key = self.key_of(event)
+        state = self.states.get(key)
+        created = state is None
+        if state is None:
+            state = CustomerState()
+        elif event.event_id in state.seen:
+            self.duplicates += 1
+            return []
+        self.applied += 1
+        anonymous = key.startswith(ANONYMOUS) and event.customer_id is None
+        changes = [] if anonymous else self._catch_up(key, state, now, inclusive=False)
+        state.remember(event.event_id)
+        program = self.program
+        kind = event.type
+        if kind in ("customer_created", "customer_updated"):
+            self._profile(state, event)
+        for updater in program.updaters.get(kind, ()):
+            properties = event.properties
+            if updater.where is not None and updater.where(properties) is not True:
+                continue
+            spec = updater.spec
+            values = aggregates.values_at(properties, spec.path) if spec.path else []
+            aggregates.add(spec, state.slots, event.ts, event.event_id, values, now)
+        if anonymous:
+            self.states[key] = state
+            return changes
+        if kind == "identify":
+            created |= self._merge_anonymous(state, event)
+        if created or kind == "identify" or state.version != program.version:
+            targets = program.all_segments()
+        else:
+            targets = program.affected.get(kind, ())
+        if targets:
+            changes.extend(self._evaluate(key, state, now, event.ts, event.event_id, targets))
+        self.states[key] = state
+        return changes
+
+    def _profile(self, state: CustomerState, event: Event) -> None:
+        properties = dict(event.properties)
+        if event.type == "customer_created" and properties.get("created_at") is None:
+            properties["created_at"] = event.ts
+        state.set_profile(properties, event.ts)
+
+    def _merge_anonymous(self, state: CustomerState, event: Event) -> bool:
+        """`identify`: link the visitor to the customer and fold its history in (first link wins)."""
+        anonymous = event.anonymous_id or ""
+        if anonymous in self.aliases:
+            return False
+        self.aliases[anonymous] = event.customer_id or ""
+        visitor = self.states.pop(ANONYMOUS + anonymous, None)
+        if visitor is None:
+            return False
+        for spec in self.program.specs.values():
+            aggregates.merge_slots(spec, state.slots, visitor.slots)
+        for name, ts in visitor.profile_ts.items():
+            state.set_profile({name: visitor.profile[name]}, ts)
+        for event_id in visitor.seen:
+            state.remember(event_id)
+        return True
+
+    # -- time -------------------------------------------------------------------
+    def wake_at(self, key: str) -> int | None:
+        state = self.states.get(key)
+        return None if state is None else state.wake
+
+    def advance(self, key: str, now: int) -> list[Change]:
+        """Fire every time-based flip of `key` due at or before `now`."""
+        state = self.states.get(key)
+        if state is None or state.wake is None or state.wake > now:
+            return []
+        changes = self._catch_up(key, state, now, inclusive=True)
+        self.states[key] = state
+        return changes
+
+    def _catch_up(self, key: str, state: CustomerState, now: int, inclusive: bool) -> list[Change]:
+        changes: list[Change] = []
+        while state.wake is not None and (state.wake <= now if inclusive else state.wake < now):
+            instant = state.wake
+            index = self.program.by_name
+            due = {index[name].index for name, at in state.flips.items() if at <= instant and name in index}
+            if not due:  # flips of segments that no longer exist
+                state.flips = {n: at for n, at in state.flips.items() if n in index}
+                state.wake = min(state.flips.values(), default=None)
+                continue
+            changes.extend(self._evaluate(key, state, instant, instant, "timer", self.program.closure(due)))
+        return changes
+
+    # -- membership ---------------------------------------------------------------
+    def _evaluate(self, key: str, state: CustomerState, now: int, at: int, cause: str,
+                  targets: tuple[int, ...]) -> list[Change]:
+        program = self.program
+        seqs, flips = state.seqs, state.flips
+        ctx = Context(state.slots, state.profile, now, _Members(seqs))  # type: ignore[arg-type]
+        exits: list[Change] = []
+        enters: list[Change] = []
+        segments = program.segments
+        for index in targets:
+            segment = segments[index]
+            name = segment.name
+            seq = seqs.get(name, 0)
+            member = seq & 1
+            if segment.earlier_levels:
+                wanted = segment.when(ctx) and not any(seqs.get(l, 0) & 1 for l in segment.earlier_levels)
+            elif member and segment.exit_when is not None:
+                wanted = not segment.exit_when(ctx)
+            else:
+                wanted = segment.when(ctx)
+            if wanted != bool(member):
+                seqs[name] = seq + 1
+                change = Change(key, name, "enter" if wanted else "exit", seq + 1, at, cause,
+                                in_holdout(key, name, segment.holdout), program.version)
+                (enters if wanted else exits).append(change)
+            if segment.next_flip is not None:
+                flip = segment.next_flip(ctx)
+                if flip is None:
+                    flips.pop(name, None)
+                else:
+                    flips[name] = flip
+        state.wake = min(flips.values()) if flips else None
+        state.version = program.version
+        return exits + enters if exits and enters else exits or enters
+
+    # -- reading ------------------------------------------------------------------
+    def memberships(self, key: str) -> tuple[list[str], list[str]]:
+        """(segments, holdout segments) of a customer, both sorted."""
+        state = self.states.get(key)
+        if state is None:
+            return [], []
+        segments = state.memberships()
+        holdout = [s for s in segments if s in self.program.by_name
+                   and in_holdout(key, s, self.program.by_name[s].holdout)]
+        return segments, holdout
+
+    def customers(self) -> list[str]:
+        return sorted(k for k in self.states if not k.startswith(ANONYMOUS))

@@ -1,0 +1,124 @@
+"""Definitions -> `Program`: everything the engine needs, precomputed once.
+
+Per event type: which aggregate slots to update (with their `where=` filters) and which
+segments to re-evaluate, already in dependency order; per segment: compiled
+conditions, tier position, holdout share and, for time-dependent segments, the
+function that finds the next flip.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from rules.evaluate.aggregates import AggregateSpec
+from rules.evaluate.analysis import Dependencies, dependencies
+from rules.evaluate.compile import Compiler, Fn
+from rules.evaluate.context import Context
+from rules.evaluate.timing import NextFlip, next_flip_function
+from rules.language.model import Definitions, Segment
+
+PROFILE_EVENTS = ("customer_created", "customer_updated")
+
+
+@dataclass
+class CompiledSegment:
+    name: str
+    index: int  # position in dependency order
+    when: Callable[[Context], bool]
+    exit_when: Callable[[Context], bool] | None
+    holdout: float
+    earlier_levels: tuple[str, ...]  # tier levels that win over this one
+    next_flip: NextFlip | None
+    dependencies: Dependencies
+    dependents: tuple[int, ...] = ()  # indexes of segments that read this one
+
+
+@dataclass
+class Updater:
+    spec: AggregateSpec
+    where: Fn | None
+
+
+@dataclass
+class Program:
+    version: str
+    segments: list[CompiledSegment]
+    updaters: dict[str, list[Updater]]
+    affected: dict[str, tuple[int, ...]]  # event type -> segment indexes, in order
+    profile_affected: tuple[int, ...]
+    specs: dict[str, AggregateSpec]
+    by_name: dict[str, CompiledSegment] = field(default_factory=dict)
+    compiler: Compiler | None = None
+
+    def all_segments(self) -> tuple[int, ...]:
+        return tuple(range(len(self.segments)))
+
+    def closure(self, indexes: set[int]) -> tuple[int, ...]:
+        """`indexes` plus every segment that reads one of them, in dependency order."""
+        result, stack = set(indexes), list(indexes)
+        while stack:
+            for dependent in self.segments[stack.pop()].dependents:
+                if dependent not in result:
+                    result.add(dependent)
+                    stack.append(dependent)
+        return tuple(sorted(result))
+
+
+def _order(defs: Definitions, reads: dict[str, set[str]]) -> list[Segment]:
+    """Segments in dependency order (Kahn), keeping definition order among equals."""
+    names = list(defs.segments)
+    remaining = {name: set(reads[name]) for name in names}
+    ordered: list[Segment] = []
+    while remaining:
+        ready = [n for n in names if n in remaining and not remaining[n]]
+        if not ready:  # validation rejects cycles; keep going rather than loop forever
+            ready = [next(n for n in names if n in remaining)]
+        for name in ready:
+            del remaining[name]
+            ordered.append(defs.segments[name])
+            for other in remaining.values():
+                other.discard(name)
+    return ordered
+
+
+def compile_program(defs: Definitions) -> Program:
+    compiler = Compiler(defs)
+    deps: dict[str, Dependencies] = {}
+    reads: dict[str, set[str]] = {}
+    for name, segment in defs.segments.items():
+        found = dependencies(segment.when, compiler)
+        if segment.exit_when is not None:
+            dependencies(segment.exit_when, compiler, found)
+        deps[name] = found
+        earlier = defs.tiers[segment.tier][: segment.tier_rank] if segment.tier else ()
+        reads[name] = set(found.segments) | set(earlier)
+    ordered = _order(defs, reads)
+    index = {segment.name: i for i, segment in enumerate(ordered)}
+    compiled: list[CompiledSegment] = []
+    for i, segment in enumerate(ordered):
+        conditions = [segment.when] + ([segment.exit_when] if segment.exit_when is not None else [])
+        compiled.append(CompiledSegment(
+            name=segment.name,
+            index=i,
+            when=compiler.condition(segment.when),
+            exit_when=compiler.condition(segment.exit_when) if segment.exit_when is not None else None,
+            holdout=segment.holdout,
+            earlier_levels=tuple(defs.tiers[segment.tier][: segment.tier_rank]) if segment.tier else (),
+            next_flip=next_flip_function(conditions, compiler) if deps[segment.name].timed else None,
+            dependencies=deps[segment.name],
+        ))
+    for segment in compiled:
+        segment.dependents = tuple(sorted(index[n] for n, r in reads.items() if segment.name in r))
+    updaters: dict[str, list[Updater]] = {}
+    for spec in compiler.specs.values():
+        updaters.setdefault(spec.event, []).append(Updater(spec, compiler.where.get(spec.key)))
+    program = Program(defs.version, compiled, updaters, {}, (), compiler.specs,
+                      {s.name: s for s in compiled}, compiler)
+    program.affected = {
+        event: program.closure({s.index for s in compiled if event in s.dependencies.events})
+        for event in updaters
+    }
+    program.profile_affected = program.closure({s.index for s in compiled if s.dependencies.profile})
+    for event in PROFILE_EVENTS:
+        program.affected[event] = tuple(sorted(set(program.affected.get(event, ())) | set(program.profile_affected)))
+    return program

@@ -1,0 +1,67 @@
+"""Per-customer state, free of Faust so replay, tests and the worker share it.
+
+Memory per customer is bounded whatever the length of the history: one slot per
+aggregate (windowed ones one per bucket, at most window/width), at most
+`RECENT_EVENT_IDS` remembered event ids for duplicate suppression, and one sequence
+number per segment the customer ever entered.
+"""
+from __future__ import annotations
+
+import pickle
+
+RECENT_EVENT_IDS = 128
+"""A repeated event_id is recognised while it is among the customer's last this many."""
+
+
+class CustomerState:
+    __slots__ = ("profile", "profile_ts", "slots", "seen", "seqs", "flips", "wake", "version")
+
+    def __init__(self) -> None:
+        self.profile: dict[str, object] = {}
+        self.profile_ts: dict[str, int] = {}  # attribute -> timestamp of the event that set it
+        self.slots: dict[str, object] = {}  # aggregate key -> slot
+        self.seen: dict[str, None] = {}  # recent event ids, oldest first
+        self.seqs: dict[str, int] = {}  # segment -> seq; odd means member
+        self.flips: dict[str, int] = {}  # time-dependent segment -> next possible flip
+        self.wake: int | None = None  # min(flips)
+        self.version = ""  # definitions version last evaluated with
+
+    def remember(self, event_id: str) -> bool:
+        """Record an event id; False when it was already applied."""
+        seen = self.seen
+        if event_id in seen:
+            return False
+        seen[event_id] = None
+        if len(seen) > RECENT_EVENT_IDS:
+            del seen[next(iter(seen))]
+        return True
+
+    def set_profile(self, properties: dict[str, object], ts: int) -> None:
+        """Newer values win per attribute, so a late `customer_updated` cannot undo a newer one."""
+        profile, stamps = self.profile, self.profile_ts
+        for name, value in properties.items():
+            if stamps.get(name, -(2**62)) <= ts:
+                profile[name] = value
+                stamps[name] = ts
+
+    def member(self, segment: str) -> bool:
+        return bool(self.seqs.get(segment, 0) & 1)
+
+    def memberships(self) -> list[str]:
+        return sorted(name for name, seq in self.seqs.items() if seq & 1)
+
+    def __getstate__(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __setstate__(self, values: tuple[object, ...]) -> None:
+        for name, value in zip(self.__slots__, values):
+            setattr(self, name, value)
+
+    def to_bytes(self) -> bytes:
+        return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @staticmethod
+    def from_bytes(data: bytes) -> CustomerState:
+        state = pickle.loads(data)
+        assert isinstance(state, CustomerState)
+        return state

@@ -1,0 +1,144 @@
+"""The next instant at which a segment's condition can change with no new event.
+
+Between events a customer's aggregates are fixed, so a condition depends on time only
+through `now`/`since(...)` (linear in the clock) and through windowed aggregates
+(constant until a bucket leaves the window). Each comparison is evaluated as a line
+`slope * now + intercept` on both sides; where the lines cross lies a possible flip,
+and bucket expiries are the others. The engine wakes the customer at the earliest
+candidate after now and re-evaluates; a candidate that changes nothing costs one
+evaluation and produces no change.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from rules.evaluate import aggregates
+from rules.evaluate.analysis import comparisons, dependencies
+from rules.evaluate.compile import Compiler
+from rules.evaluate.context import Context
+from rules.language import ast
+from rules.timeutil import timestamp_or_none
+
+Line = tuple[float, float]  # (slope, intercept): value = slope * now + intercept
+LineFn = Callable[[Context], Line | None]
+NextFlip = Callable[[Context], int | None]
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, str):
+        return timestamp_or_none(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    return None
+
+
+class _Lines:
+    def __init__(self, compiler: Compiler) -> None:
+        self.compiler = compiler
+
+    def line(self, node: ast.Node) -> LineFn:
+        if not dependencies(node, self.compiler).clock:
+            value = self.compiler.value(node)
+
+            def constant(ctx: Context) -> Line | None:
+                number = _number(value(ctx))
+                return None if number is None else (0.0, number)
+
+            return constant
+        if isinstance(node, ast.Name):
+            if node.parts == ("now",):
+                return lambda ctx: (1.0, 0.0)
+            return self.line(self.compiler.defs.traits[node.parts[0]].expr)
+        if isinstance(node, ast.Call) and node.function == "since":
+            moment = self.compiler.value(node.args[0])
+
+            def since(ctx: Context) -> Line | None:
+                start = _number(moment(ctx))
+                return None if start is None else (1.0, -start)
+
+            return since
+        if isinstance(node, ast.Call) and node.function == "coalesce":
+            options = [self.line(arg) for arg in node.args]
+
+            def first(ctx: Context) -> Line | None:
+                for option in options:
+                    found = option(ctx)
+                    if found is not None:
+                        return found
+                return None
+
+            return first
+        if isinstance(node, ast.Negate):
+            inner = self.line(node.operand)
+
+            def negate(ctx: Context) -> Line | None:
+                found = inner(ctx)
+                return None if found is None else (-found[0], -found[1])
+
+            return negate
+        if isinstance(node, ast.Arithmetic):
+            return self._arithmetic(node)
+        return lambda ctx: None  # not linear in time: validation rejects these
+
+    def _arithmetic(self, node: ast.Arithmetic) -> LineFn:
+        left, right, op = self.line(node.left), self.line(node.right), node.op
+
+        def combine(ctx: Context) -> Line | None:
+            a, b = left(ctx), right(ctx)
+            if a is None or b is None:
+                return None
+            if op == "+":
+                return (a[0] + b[0], a[1] + b[1])
+            if op == "-":
+                return (a[0] - b[0], a[1] - b[1])
+            if op == "*":
+                factor, line = (a[1], b) if a[0] == 0 else (b[1], a)
+                return (line[0] * factor, line[1] * factor)
+            if b[0] != 0 or b[1] == 0:
+                return None
+            return (a[0] / b[1], a[1] / b[1])
+
+        return combine
+
+
+def _crossing(left: LineFn, right: LineFn) -> Callable[[Context], int | None]:
+    def crossing(ctx: Context) -> int | None:
+        a, b = left(ctx), right(ctx)
+        if a is None or b is None or a[0] == b[0]:
+            return None
+        root = (b[1] - a[1]) / (a[0] - b[0])
+        # The condition may change at the root itself (>=, <) or just after it (>, <=).
+        for candidate in (math.ceil(root), math.floor(root) + 1):
+            if candidate > ctx.now:
+                return candidate
+        return None
+
+    return crossing
+
+
+def next_flip_function(nodes: list[ast.Node], compiler: Compiler) -> NextFlip | None:
+    """Compile `nodes` (a segment's conditions) into `f(ctx) -> next instant or None`."""
+    lines = _Lines(compiler)
+    finders: list[Callable[[Context], int | None]] = []
+    for node in nodes:
+        deps = dependencies(node, compiler)
+        for key in sorted(deps.windowed):
+            spec = compiler.specs[key]
+            finders.append(lambda ctx, spec=spec: aggregates.next_expiry(spec, ctx.slots, ctx.now))  # type: ignore[misc]
+        for comparison in comparisons(node, compiler):
+            assert isinstance(comparison, ast.Compare)
+            if dependencies(comparison, compiler).clock:
+                finders.append(_crossing(lines.line(comparison.left), lines.line(comparison.right)))
+    if not finders:
+        return None
+
+    def next_flip(ctx: Context) -> int | None:
+        best: int | None = None
+        for finder in finders:
+            found = finder(ctx)
+            if found is not None and (best is None or found < best):
+                best = found
+        return best
+
+    return next_flip

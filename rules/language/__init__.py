@@ -1,0 +1,1 @@
+"""The definition language: YAML sources, expression syntax, definitions model, validation."""

@@ -1,0 +1,109 @@
+"""Expression syntax tree.
+
+Nodes are plain frozen dataclasses; `line` and `column` are relative to the expression
+text so errors can be mapped back to `file:line` of the YAML scalar that held it, and
+`text` is the source slice, used when explaining why a customer is in a segment.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Node:
+    line: int = field(default=1, kw_only=True, compare=False)
+    column: int = field(default=1, kw_only=True, compare=False)
+    text: str = field(default="", kw_only=True, compare=False)
+
+
+@dataclass(frozen=True)
+class Literal(Node):
+    value: object
+    kind: str  # "number" | "string" | "bool" | "null" | "duration"
+
+
+@dataclass(frozen=True)
+class ListLiteral(Node):
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Name(Node):
+    """A dotted name: a trait, `profile.x`, `now`, or (inside `where=`) a property path."""
+
+    parts: tuple[str, ...]
+
+    @property
+    def dotted(self) -> str:
+        return ".".join(self.parts)
+
+
+@dataclass(frozen=True)
+class Negate(Node):
+    operand: Node
+
+
+@dataclass(frozen=True)
+class Arithmetic(Node):
+    op: str  # + - * /
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True)
+class Compare(Node):
+    op: str  # == != < <= > >=
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True)
+class Membership(Node):
+    """`item in container` / `item not in container`."""
+
+    item: Node
+    container: Node
+    negated: bool
+
+
+@dataclass(frozen=True)
+class IsNull(Node):
+    operand: Node
+    negated: bool
+
+
+@dataclass(frozen=True)
+class Logical(Node):
+    op: str  # "and" | "or"
+    operands: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Not(Node):
+    operand: Node
+
+
+@dataclass(frozen=True)
+class Call(Node):
+    function: str
+    args: tuple[Node, ...]
+    kwargs: tuple[tuple[str, Node], ...]
+
+
+def children(node: Node) -> tuple[Node, ...]:
+    """Direct sub-expressions, for generic walks (validation, dependency analysis)."""
+    if isinstance(node, ListLiteral):
+        return node.items
+    if isinstance(node, (Negate, Not)):
+        return (node.operand,)
+    if isinstance(node, IsNull):
+        return (node.operand,)
+    if isinstance(node, (Arithmetic, Compare)):
+        return (node.left, node.right)
+    if isinstance(node, Membership):
+        return (node.item, node.container)
+    if isinstance(node, Logical):
+        return node.operands
+    if isinstance(node, Call):
+        return node.args + tuple(value for _, value in node.kwargs)
+    return ()

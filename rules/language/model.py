@@ -1,0 +1,70 @@
+"""Validated segment definitions: what the compiler and the sinks consume."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rules.language.ast import Node
+
+ACTION_KINDS = {"email": "smtp", "group": "redis", "pricing": "redis", "webhook": "webhook", "export": "csv"}
+"""Action kind -> destination type it needs."""
+
+
+@dataclass(frozen=True)
+class Origin:
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Trait:
+    name: str
+    expr: Node
+    origin: Origin
+
+
+@dataclass(frozen=True)
+class Action:
+    """One `on_enter`/`on_exit` entry, e.g. `{group: {add: vip}}`."""
+
+    kind: str
+    destination: str
+    params: dict[str, object]
+    origin: Origin
+
+
+@dataclass(frozen=True)
+class Segment:
+    name: str
+    when: Node
+    origin: Origin
+    description: str = ""
+    exit_when: Node | None = None
+    holdout: float = 0.0  # share of customers, 0..1
+    on_enter: tuple[Action, ...] = ()
+    on_exit: tuple[Action, ...] = ()
+    tier: str | None = None  # set for the levels of a tier
+    tier_rank: int = 0
+    when_line: int = 0  # line of the `when` text, for expression errors
+    exit_line: int = 0
+
+
+@dataclass(frozen=True)
+class Destination:
+    name: str
+    type: str
+    settings: dict[str, object]
+    origin: Origin
+
+
+@dataclass
+class Definitions:
+    """The merged, validated set. `version` identifies it in every change event."""
+
+    traits: dict[str, Trait] = field(default_factory=dict)
+    segments: dict[str, Segment] = field(default_factory=dict)
+    tiers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    destinations: dict[str, Destination] = field(default_factory=dict)
+    version: str = ""

@@ -1,0 +1,93 @@
+"""YAML files -> plain data plus the line of every key, for `file:line` messages.
+
+PyYAML's constructors drop positions and silently keep the last of duplicate keys;
+walking the composed node tree keeps both the line numbers and the duplicates.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+Key = tuple[object, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One definition error, printed as `file:line: message`."""
+
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+@dataclass
+class SourceFile:
+    path: str
+    data: object
+    lines: dict[Key, int] = field(default_factory=dict)
+    # For scalars written as block scalars (`|` / `>`), the first content line.
+    value_lines: dict[Key, int] = field(default_factory=dict)
+
+    def line(self, key: Key) -> int:
+        """Line of the deepest known prefix of `key` (1-based)."""
+        while key:
+            if key in self.lines:
+                return self.lines[key]
+            key = key[:-1]
+        return 1
+
+    def value_line(self, key: Key) -> int:
+        return self.value_lines.get(key, self.line(key))
+
+
+class _Walker:
+    def __init__(self, path: str, loader: yaml.SafeLoader) -> None:
+        self.file = SourceFile(path, None)
+        self.loader = loader
+        self.problems: list[Problem] = []
+
+    def walk(self, node: yaml.Node, key: Key) -> object:
+        line = node.start_mark.line + 1
+        self.file.lines.setdefault(key, line)
+        if isinstance(node, yaml.MappingNode):
+            result: dict[object, object] = {}
+            for key_node, value_node in node.value:
+                name = self.loader.construct_object(key_node, deep=True)
+                child = key + (name,)
+                if name in result:
+                    self.problems.append(
+                        Problem(self.file.path, key_node.start_mark.line + 1, f"duplicate key {name!r}")
+                    )
+                    continue
+                self.file.lines[child] = key_node.start_mark.line + 1
+                result[name] = self.walk(value_node, child)
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self.walk(item, key + (index,)) for index, item in enumerate(node.value)]
+        if isinstance(node, yaml.ScalarNode) and node.style in ("|", ">"):
+            self.file.value_lines[key] = line + 1
+        elif isinstance(node, yaml.ScalarNode):
+            self.file.value_lines[key] = line
+        return self.loader.construct_object(node, deep=True)
+
+
+def read_yaml(path: Path, display: str) -> tuple[SourceFile, list[Problem]]:
+    """Parse one YAML file; syntax errors come back as problems, never exceptions."""
+    text = path.read_text(encoding="utf-8")
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        return SourceFile(display, None), [Problem(display, line, f"YAML syntax error: {exc.problem}")]
+    finally:
+        loader.dispose()
+    walker = _Walker(display, loader)
+    walker.file.data = {} if root is None else walker.walk(root, ())
+    return walker.file, walker.problems

@@ -1,0 +1,301 @@
+"""Static checks: names, types, aggregate arguments, `in_segment`, cycles, destinations.
+
+Types are coarse on purpose (number, string, bool, duration, timestamp, set, any);
+`any` stands for values whose type is only known at run time (profile attributes and
+event properties), so the checker only rejects what is certainly wrong, such as
+comparing a duration with a number.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+
+from rules.language import ast
+from rules.language.model import ACTION_KINDS, Definitions, Segment
+from rules.language.source import Problem
+
+AGGREGATES = {"count", "sum", "avg", "min", "max", "first", "last", "distinct"}
+FUNCTIONS = {"since", "in_segment", "coalesce"} | AGGREGATES
+EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*$")
+ORDERED = {"number", "string", "duration", "timestamp", "any", "null"}
+
+
+class _Failed(Exception):
+    """Stops checking one expression after its first error (one message per expression)."""
+
+
+class _Checker:
+    def __init__(self, defs: Definitions) -> None:
+        self.defs = defs
+        self.problems: list[Problem] = []
+        self.trait_types: dict[str, tuple[str, bool]] = {}
+        self.trait_stack: list[str] = []
+        self.segment_refs: dict[str, set[str]] = {}
+        self._file = ""
+        self._base_line = 0
+
+    # -- reporting ---------------------------------------------------------------
+    def fail(self, node: ast.Node, message: str) -> None:
+        self.problems.append(Problem(self._file, self._base_line + node.line - 1, message))
+        raise _Failed
+
+    def check_expression(self, node: ast.Node, file: str, line: int, owner: str | None) -> tuple[str, bool]:
+        saved = (self._file, self._base_line, getattr(self, "_owner", None))
+        self._file, self._base_line, self._owner = file, line, owner
+        try:
+            return self.expr(node, where=False)
+        except _Failed:
+            return ("any", False)
+        finally:
+            self._file, self._base_line, self._owner = saved
+
+    # -- expressions: each returns (type, depends_on_time) ----------------------
+    def expr(self, node: ast.Node, where: bool) -> tuple[str, bool]:
+        method = getattr(self, f"_{type(node).__name__.lower()}")
+        return method(node, where)
+
+    def _literal(self, node: ast.Literal, where: bool) -> tuple[str, bool]:
+        return (node.kind, False)
+
+    def _listliteral(self, node: ast.ListLiteral, where: bool) -> tuple[str, bool]:
+        for item in node.items:
+            self.expr(item, where)
+        return ("set", False)
+
+    def _name(self, node: ast.Name, where: bool) -> tuple[str, bool]:
+        if where:
+            return ("any", False)
+        head = node.parts[0]
+        if head == "now" and len(node.parts) == 1:
+            return ("timestamp", True)
+        if head == "profile":
+            if len(node.parts) < 2:
+                self.fail(node, "'profile' needs an attribute, e.g. profile.created_at")
+            return ("any", False)
+        if len(node.parts) == 1 and head in self.defs.traits:
+            return self.trait(head, node)
+        known = list(self.defs.traits) + ["now", "profile"]
+        hint = difflib.get_close_matches(head, known, n=1)
+        suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+        if len(node.parts) > 1 and EVENT_TYPE.match(head):
+            suggestion = suggestion or f" (to aggregate events, write e.g. sum({node.dotted}))"
+        self.fail(node, f"unknown name {node.dotted!r}{suggestion}")
+        raise AssertionError  # unreachable
+
+    def trait(self, name: str, node: ast.Node) -> tuple[str, bool]:
+        if name in self.trait_types:
+            return self.trait_types[name]
+        if name in self.trait_stack:
+            cycle = " -> ".join(self.trait_stack[self.trait_stack.index(name):] + [name])
+            self.fail(node, f"cycle between traits: {cycle}")
+        trait = self.defs.traits[name]
+        self.trait_stack.append(name)
+        try:
+            result = self.check_expression(trait.expr, trait.origin.file, trait.origin.line, None)
+        finally:
+            self.trait_stack.pop()
+        self.trait_types[name] = result
+        return result
+
+    def _negate(self, node: ast.Negate, where: bool) -> tuple[str, bool]:
+        kind, timed = self.expr(node.operand, where)
+        if kind not in ("number", "duration", "any", "null"):
+            self.fail(node, f"cannot negate a {kind}")
+        return (kind, timed)
+
+    def _arithmetic(self, node: ast.Arithmetic, where: bool) -> tuple[str, bool]:
+        left, left_timed = self.expr(node.left, where)
+        right, right_timed = self.expr(node.right, where)
+        if node.op in "*/" and left_timed and right_timed:
+            self.fail(node, f"'{node.text}' multiplies two time-dependent values; exact flips cannot be scheduled")
+        result = _arithmetic_type(node.op, left, right)
+        if result is None:
+            self.fail(node, f"cannot apply '{node.op}' to {left} and {right}{_duration_hint(left, right)}")
+        return (result or "any", left_timed or right_timed)
+
+    def _compare(self, node: ast.Compare, where: bool) -> tuple[str, bool]:
+        left, left_timed = self.expr(node.left, where)
+        right, right_timed = self.expr(node.right, where)
+        if not _comparable(left, right):
+            self.fail(node, f"cannot compare {_a(left)} with {_a(right)}{_duration_hint(left, right)}")
+        if node.op not in ("==", "!=") and (left not in ORDERED or right not in ORDERED):
+            self.fail(node, f"'{node.op}' needs numbers, durations, timestamps or text, not {_a(left if left not in ORDERED else right)}")
+        return ("bool", left_timed or right_timed)
+
+    def _membership(self, node: ast.Membership, where: bool) -> tuple[str, bool]:
+        _, item_timed = self.expr(node.item, where)
+        container, container_timed = self.expr(node.container, where)
+        if container not in ("set", "string", "any", "null"):
+            self.fail(node, f"'in' needs a list, a distinct(...) set or text on its right, not {_a(container)}")
+        return ("bool", item_timed or container_timed)
+
+    def _isnull(self, node: ast.IsNull, where: bool) -> tuple[str, bool]:
+        return ("bool", self.expr(node.operand, where)[1])
+
+    def _logical(self, node: ast.Logical, where: bool) -> tuple[str, bool]:
+        timed = False
+        for operand in node.operands:
+            timed |= self.condition(operand, where)
+        return ("bool", timed)
+
+    def _not(self, node: ast.Not, where: bool) -> tuple[str, bool]:
+        return ("bool", self.condition(node.operand, where))
+
+    def condition(self, node: ast.Node, where: bool) -> bool:
+        kind, timed = self.expr(node, where)
+        if kind not in ("bool", "any", "null"):
+            self.fail(node, f"expected a condition (true/false), got {_a(kind)}: '{node.text}'")
+        return timed
+
+    def _call(self, node: ast.Call, where: bool) -> tuple[str, bool]:
+        name = node.function
+        if name not in FUNCTIONS:
+            hint = difflib.get_close_matches(name, sorted(FUNCTIONS), n=1)
+            self.fail(node, f"unknown function {name}(){f' (did you mean {hint[0]}()?)' if hint else ''}")
+        if where:
+            self.fail(node, f"{name}() cannot be used inside where=; filters see only the event's properties")
+        if name in AGGREGATES:
+            return self.aggregate(node)
+        if node.kwargs:
+            self.fail(node, f"{name}() takes no keyword arguments")
+        if name == "since":
+            if len(node.args) != 1:
+                self.fail(node, "since() takes one timestamp, e.g. since(last(order_placed))")
+            kind, _ = self.expr(node.args[0], where)
+            if kind not in ("timestamp", "any", "null"):
+                self.fail(node, f"since() needs a timestamp, not {_a(kind)}")
+            return ("duration", True)
+        if name == "in_segment":
+            arg = node.args[0] if len(node.args) == 1 else None
+            if not isinstance(arg, ast.Literal) or arg.kind != "string":
+                self.fail(node, 'in_segment() takes one segment name in quotes, e.g. in_segment("vip")')
+            target = str(arg.value)  # type: ignore[union-attr]
+            if target not in self.defs.segments:
+                hint = difflib.get_close_matches(target, list(self.defs.segments), n=1)
+                self.fail(node, f"in_segment(): unknown segment {target!r}{f' (did you mean {hint[0]!r}?)' if hint else ''}")
+            if self._owner is not None:
+                self.segment_refs.setdefault(self._owner, set()).add(target)
+            return ("bool", False)
+        # coalesce
+        if not node.args:
+            self.fail(node, "coalesce() needs at least one argument")
+        kinds = [self.expr(arg, where) for arg in node.args]
+        concrete = [k for k, _ in kinds if k not in ("any", "null")]
+        if len(set(concrete)) > 1:
+            self.fail(node, f"coalesce() mixes {' and '.join(sorted(set(concrete)))}")
+        return (concrete[0] if concrete else "any", any(t for _, t in kinds))
+
+    def aggregate(self, node: ast.Call) -> tuple[str, bool]:
+        name = node.function
+        if len(node.args) != 1 or not isinstance(node.args[0], ast.Name):
+            self.fail(node, f"{name}() takes one event type{'' if name == 'count' else ' and property path'}, e.g. {name}({'order_placed' if name in ('count', 'first', 'last') else 'order_placed.total'})")
+        target: ast.Name = node.args[0]  # type: ignore[assignment]
+        event, path = target.parts[0], target.parts[1:]
+        if not EVENT_TYPE.match(event):
+            self.fail(node, f"{event!r} is not an event type ([a-z][a-z0-9_]*)")
+        if name == "count" and path:
+            self.fail(node, f"count() counts events: write count({event}), or filter with where=")
+        if name in ("sum", "avg", "min", "max", "distinct") and not path:
+            self.fail(node, f"{name}() needs a property path, e.g. {name}({event}.total)")
+        timed = False
+        for key, value in node.kwargs:
+            if key == "within":
+                if not (isinstance(value, ast.Literal) and value.kind == "duration" and value.value > 0):  # type: ignore[operator]
+                    self.fail(value, "within= takes a positive duration such as 90d")
+                timed = True
+            elif key == "where":
+                self.condition(value, where=True)
+            else:
+                self.fail(value, f"{name}() has no argument {key!r} (use within= or where=)")
+        if name in ("count", "sum", "avg", "min", "max"):
+            return ("number", timed)
+        if name == "distinct":
+            return ("set", timed)
+        return ("timestamp" if not path else "any", timed)
+
+
+def _a(kind: str) -> str:
+    return {"any": "a value", "null": "null"}.get(kind, f"a{'n' if kind[0] in 'aeiou' else ''} {kind}")
+
+
+def _duration_hint(left: str, right: str) -> str:
+    if {left, right} == {"duration", "number"}:
+        return " (write the number with a unit, e.g. 30d)"
+    if {left, right} == {"duration", "timestamp"}:
+        return " (use since(t) to turn a timestamp into a duration)"
+    return ""
+
+
+def _comparable(left: str, right: str) -> bool:
+    return left == right or "any" in (left, right) or "null" in (left, right)
+
+
+def _arithmetic_type(op: str, left: str, right: str) -> str | None:
+    if "any" in (left, right) or "null" in (left, right):
+        known = right if left in ("any", "null") else left
+        return known if known in ("number", "duration") else "any"
+    table = {
+        ("+", "number", "number"): "number", ("-", "number", "number"): "number",
+        ("*", "number", "number"): "number", ("/", "number", "number"): "number",
+        ("+", "duration", "duration"): "duration", ("-", "duration", "duration"): "duration",
+        ("-", "timestamp", "timestamp"): "duration", ("+", "timestamp", "duration"): "timestamp",
+        ("-", "timestamp", "duration"): "timestamp", ("+", "duration", "timestamp"): "timestamp",
+        ("*", "duration", "number"): "duration", ("*", "number", "duration"): "duration",
+        ("/", "duration", "number"): "duration", ("/", "duration", "duration"): "number",
+    }
+    return table.get((op, left, right))
+
+
+def _segment_cycles(defs: Definitions, refs: dict[str, set[str]]) -> list[Problem]:
+    problems: list[Problem] = []
+    state: dict[str, int] = {}
+    reported: set[frozenset[str]] = set()
+
+    def visit(name: str, path: list[str]) -> None:
+        state[name] = 1
+        for target in sorted(refs.get(name, ())):
+            if state.get(target) == 1:
+                cycle = path[path.index(target):] + [target]
+                if frozenset(cycle) not in reported:
+                    reported.add(frozenset(cycle))
+                    origin = defs.segments[name].origin
+                    problems.append(Problem(origin.file, origin.line, f"cycle between segments: {' -> '.join(cycle)}"))
+            elif state.get(target) is None:
+                visit(target, path + [target])
+        state[name] = 2
+
+    for name in defs.segments:
+        if state.get(name) is None:
+            visit(name, [name])
+    return problems
+
+
+def _destination_problems(defs: Definitions, segment: Segment) -> list[Problem]:
+    problems = []
+    for action in segment.on_enter + segment.on_exit:
+        destination = defs.destinations.get(action.destination)
+        needed = ACTION_KINDS[action.kind]
+        if destination is None:
+            known = ", ".join(sorted(defs.destinations)) or "none defined"
+            problems.append(Problem(action.origin.file, action.origin.line,
+                                    f"unknown destination {action.destination!r} for {action.kind} action (known: {known})"))
+        elif destination.type != needed:
+            problems.append(Problem(action.origin.file, action.origin.line,
+                                    f"{action.kind} action needs a {needed} destination, but {action.destination!r} is {destination.type}"))
+    return problems
+
+
+def validate(defs: Definitions) -> list[Problem]:
+    """Every problem in the merged definitions (empty when valid)."""
+    checker = _Checker(defs)
+    for name in defs.traits:
+        checker.trait(name, defs.traits[name].expr) if name not in checker.trait_types else None
+    for segment in defs.segments.values():
+        for node, line in ((segment.when, segment.when_line), (segment.exit_when, segment.exit_line)):
+            if node is not None:
+                kind, _ = checker.check_expression(node, segment.origin.file, line, segment.name)
+                if kind not in ("bool", "any", "null"):
+                    checker.problems.append(Problem(segment.origin.file, line, f"segment {segment.name!r}: condition must be true/false, got {_a(kind)}"))
+        checker.problems.extend(_destination_problems(defs, segment))
+    checker.problems.extend(_segment_cycles(defs, checker.segment_refs))
+    return checker.problems

@@ -1,0 +1,80 @@
+"""Durations and timestamps as integer milliseconds.
+
+Every instant inside segmenter is epoch milliseconds (UTC) and every duration is
+milliseconds, so comparisons and arithmetic are plain integer operations on the hot
+path; parsing and formatting happen only at the edges.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+
+SECOND = 1_000
+MINUTE = 60 * SECOND
+HOUR = 60 * MINUTE
+DAY = 24 * HOUR
+WEEK = 7 * DAY
+YEAR = 365 * DAY
+
+UNITS = {"s": SECOND, "m": MINUTE, "h": HOUR, "d": DAY, "w": WEEK, "y": YEAR}
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MILLI = timedelta(milliseconds=1)
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdwy])$")
+
+
+def parse_duration(text: str) -> int:
+    """`90d` -> milliseconds. Raises ValueError with a readable message."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 45s, 30m, 4h, 90d, 2w, 1y)")
+    return round(float(match.group(1)) * UNITS[match.group(2)])
+
+
+def format_duration(ms: int) -> str:
+    """Largest whole unit that represents `ms` exactly, for messages and explanations."""
+    for unit in ("y", "w", "d", "h", "m", "s"):
+        size = UNITS[unit]
+        if ms and ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
+
+
+@lru_cache(maxsize=65_536)
+def _parse_rfc3339(text: str) -> int:
+    if len(text) < 20 or text[10] not in "Tt ":
+        raise ValueError("expected RFC 3339 date-time with offset")
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        raise ValueError("timestamp has no UTC offset")
+    return (parsed - _EPOCH) // _MILLI
+
+
+def parse_timestamp(value: object) -> int:
+    """RFC 3339 with offset, or integer epoch milliseconds -> epoch milliseconds."""
+    if isinstance(value, bool):
+        raise ValueError("timestamp must be RFC 3339 text or integer epoch milliseconds")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return _parse_rfc3339(value)
+        except ValueError as exc:
+            raise ValueError(f"cannot parse timestamp {value!r}: {exc}") from None
+    raise ValueError("timestamp must be RFC 3339 text or integer epoch milliseconds")
+
+
+def timestamp_or_none(value: object) -> int | None:
+    """Lenient variant for profile attributes: unparseable values count as missing."""
+    try:
+        return parse_timestamp(value)
+    except ValueError:
+        return None
+
+
+def format_timestamp(ms: int) -> str:
+    """Epoch ms -> `2026-11-20T10:00:00Z` (milliseconds shown only when not zero)."""
+    moment = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    millis = ms % 1000
+    return f"{text}.{millis:03d}Z" if millis else f"{text}Z"

@@ -1,0 +1,1 @@
+"""Destinations that turn membership changes into effects."""

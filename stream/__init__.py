@@ -1,0 +1,1 @@
+"""Command line, replay driver and (later) the Faust worker."""
