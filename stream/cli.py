@@ -1,0 +1,37 @@
+"""`segmenter` command line: one entry point, one subcommand module each."""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from stream.commands import replay_command, validate_command
+
+COMMANDS = {
+    "validate": validate_command,
+    "replay": replay_command,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="segmenter",
+        description="Real-time customer segmentation: exact enter/exit change streams from Kafka events.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, module in COMMANDS.items():
+        module.register(sub.add_parser(name, help=module.HELP, description=module.HELP))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(COMMANDS[args.command].run(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

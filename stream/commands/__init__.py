@@ -1,0 +1,1 @@
+"""One module per `segmenter` subcommand, each with HELP, register(parser) and run(args)."""

@@ -1,0 +1,205 @@
+"""`validate` rejects each error kind of SPEC section 3 with `file:line: message`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rules import DefinitionError, load_definitions
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "segments"
+
+
+def problems(folder: Path) -> list[str]:
+    with pytest.raises(DefinitionError) as caught:
+        load_definitions(folder)
+    return [str(p) for p in caught.value.problems]
+
+
+def test_spec_example_definitions_are_valid() -> None:
+    defs = load_definitions(EXAMPLE)
+    assert "vip" in defs.segments and "platinum" in defs.segments
+    assert defs.tiers["spend_tier"][0] == "platinum"
+
+
+def test_syntax_error_points_at_the_line_of_the_expression(write_yaml) -> None:
+    folder = write_yaml("""
+        traits:
+          orders: count(order_placed)
+        segments:
+          ok:
+            when: orders > 1
+          broken:
+            description: missing operand
+            when: orders >
+    """)
+    (found,) = problems(folder)
+    assert found.startswith(f"{folder / 'segments.yaml'}:8: syntax error: unexpected end of expression")
+
+
+def test_multi_line_block_expression_reports_the_inner_line(write_yaml) -> None:
+    folder = write_yaml("""
+        segments:
+          cart:
+            when: >-
+              count(added_to_cart) > 0
+              and count(order_placed) ==
+    """)
+    (found,) = problems(folder)
+    assert found.startswith(f"{folder / 'segments.yaml'}:4:")
+
+
+def test_unknown_name_suggests_the_closest_trait(write_yaml) -> None:
+    folder = write_yaml("""
+        traits:
+          lifetime_spend: sum(order_placed.total)
+        segments:
+          rich:
+            when: lifetime_spnd > 100
+    """)
+    (found,) = problems(folder)
+    assert ":5: unknown name 'lifetime_spnd' (did you mean 'lifetime_spend'?)" in found
+
+
+def test_duration_compared_with_number_is_a_type_error(write_yaml) -> None:
+    folder = write_yaml("""
+        segments:
+          recent:
+            when: since(last(order_placed)) < 30
+    """)
+    (found,) = problems(folder)
+    assert ":3: cannot compare a duration with a number (write the number with a unit, e.g. 30d)" in found
+
+
+def test_unknown_segment_in_in_segment(write_yaml) -> None:
+    folder = write_yaml("""
+        segments:
+          a:
+            when: in_segment("vipp")
+          vip:
+            when: "true"
+    """)
+    (found,) = problems(folder)
+    assert ":3: in_segment(): unknown segment 'vipp' (did you mean 'vip'?)" in found
+
+
+def test_cycle_between_segments(write_yaml) -> None:
+    folder = write_yaml("""
+        segments:
+          a:
+            when: in_segment("b")
+          b:
+            when: in_segment("c")
+          c:
+            when: in_segment("a")
+    """)
+    (found,) = problems(folder)
+    assert "cycle between segments: a -> b -> c -> a" in found
+
+
+def test_cycle_between_traits(write_yaml) -> None:
+    folder = write_yaml("""
+        traits:
+          x: y + 1
+          y: x + 1
+        segments:
+          s:
+            when: x > 1
+    """)
+    assert any("cycle between traits" in p for p in problems(folder))
+
+
+def test_unknown_destination_and_wrong_destination_type(write_yaml) -> None:
+    folder = write_yaml("""
+        segments:
+          big:
+            when: max(order_placed.total) > 500
+            on_enter: [{email: {template: thanks}}, {group: {add: big, destination: mail}}]
+        destinations:
+          mail: {type: smtp, host: localhost}
+    """)
+    found = problems(folder)
+    assert any(":4: unknown destination 'email' for email action (known: mail)" in p for p in found)
+    assert any(":4: group action needs a redis destination, but 'mail' is smtp" in p for p in found)
+
+
+def test_duplicate_names_across_files_name_the_first_place(write_yaml) -> None:
+    write_yaml("segments:\n  vip:\n    when: 'true'\n", name="a.yaml")
+    folder = write_yaml("segments:\n  other:\n    when: 'true'\n  vip:\n    when: 'false'\n", name="b.yaml")
+    (found,) = problems(folder)
+    assert found == f"{folder / 'b.yaml'}:4: duplicate segment name 'vip' (first defined at {folder / 'a.yaml'}:2)"
+
+
+def test_tier_level_cannot_reuse_a_segment_name(write_yaml) -> None:
+    folder = write_yaml("""
+        segments:
+          gold:
+            when: "true"
+        tiers:
+          spend:
+            - {name: gold, when: "true"}
+    """)
+    (found,) = problems(folder)
+    assert "duplicate segment name 'gold'" in found
+
+
+def test_duplicate_key_in_one_file(write_yaml) -> None:
+    folder = write_yaml("""
+        segments:
+          a:
+            when: "true"
+          a:
+            when: "false"
+    """)
+    (found,) = problems(folder)
+    assert ":4: duplicate key 'a'" in found
+
+
+def test_all_errors_are_reported_at_once(write_yaml) -> None:
+    folder = write_yaml("""
+        segments:
+          a:
+            when: nope > 1
+          b:
+            when: since(now) > 5
+          c:
+            when: count(order_placed.total) > 1
+          d:
+            when: sum(order_placed) > 1
+          e:
+            when: count(order_placed, within=90) > 1
+          f:
+            when: orders +
+    """)
+    found = problems(folder)
+    lines = sorted(int(p.split(":")[1]) for p in found)
+    assert lines == [3, 5, 7, 9, 11, 13]
+
+
+def test_condition_must_be_boolean_and_holdout_a_percentage(write_yaml) -> None:
+    folder = write_yaml("""
+        segments:
+          a:
+            when: count(order_placed)
+          b:
+            when: "true"
+            holdout: ten
+    """)
+    found = problems(folder)
+    assert any("expected a condition" in p or "condition must be true/false" in p for p in found)
+    assert any(":6: holdout must be a percentage such as 10%" in p for p in found)
+
+
+def test_yaml_syntax_error_has_a_line(write_yaml) -> None:
+    folder = write_yaml("segments:\n  a:\n    when: [unclosed\n")
+    (found,) = problems(folder)
+    assert "YAML syntax error" in found and found.startswith(str(folder / "segments.yaml") + ":")
+
+
+def test_version_changes_with_content_not_with_formatting(write_yaml, tmp_path: Path) -> None:
+    one = write_yaml("segments:\n  a:\n    when: count(order_placed) > 1\n")
+    first = load_definitions(one).version
+    (one / "segments.yaml").write_text("segments:\n    a: {when: 'count(order_placed) > 1'}\n")
+    assert load_definitions(one).version == first
+    (one / "segments.yaml").write_text("segments:\n  a:\n    when: count(order_placed) > 2\n")
+    assert load_definitions(one).version != first
