@@ -40,13 +40,23 @@ def format_duration(ms: int) -> str:
     return f"{ms}ms"
 
 
-@lru_cache(maxsize=65_536)
 def _parse_rfc3339(text: str) -> int:
     if len(text) < 20 or text[10] not in "Tt ":
         raise ValueError("expected RFC 3339 date-time with offset")
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         raise ValueError("timestamp has no UTC offset")
+    return (parsed - _EPOCH) // _MILLI
+
+
+def fast_timestamp(text: str) -> int:
+    """RFC 3339 text -> epoch ms on the hot path; falls back for the precise error."""
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return parse_timestamp(text)
+    if parsed.tzinfo is None or len(text) < 20:
+        return parse_timestamp(text)
     return (parsed - _EPOCH) // _MILLI
 
 
@@ -64,8 +74,12 @@ def parse_timestamp(value: object) -> int:
     raise ValueError("timestamp must be RFC 3339 text or integer epoch milliseconds")
 
 
+@lru_cache(maxsize=16_384)
 def timestamp_or_none(value: object) -> int | None:
-    """Lenient variant for profile attributes: unparseable values count as missing."""
+    """Lenient variant for profile attributes: unparseable values count as missing.
+
+    Cached: the same profile text (a birthday, a signup date) is read on every evaluation.
+    """
     try:
         return parse_timestamp(value)
     except ValueError:

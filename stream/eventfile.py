@@ -39,14 +39,16 @@ def load_events(path: Path, on_progress: object = None) -> LoadedEvents:
     events, bad = loaded.events, loaded.bad
     raw_size = path.stat().st_size
     with path.open("rb") as raw, (gzip.open(raw, "rb") if path.suffix == ".gz" else raw) as handle:
-        for number, line in numbered_lines(handle):  # type: ignore[arg-type]
-            loaded.lines = number
+        append, number = events.append, 0
+        for number, line in enumerate(handle, start=1):  # type: ignore[arg-type]
             try:
-                events.append(parse_event(line))
+                append(parse_event(line))
             except BadEvent as exc:
-                bad.append((number, str(exc)))
-            if on_progress is not None and number % 20_000 == 0:
+                if line.strip():
+                    bad.append((number, str(exc)))
+            if on_progress is not None and not number % 50_000:
                 on_progress(min(raw.tell(), raw_size))  # type: ignore[operator]
+        loaded.lines = number
     if on_progress is not None:
         on_progress(raw_size)  # type: ignore[operator]
     events.sort(key=_timestamp)  # stable: equal timestamps keep file order

@@ -54,20 +54,22 @@ def replay(engine: Engine, events: list[Event], on_change: OnChange, as_of: int 
                 push(timers, (wake, key))
 
     duplicates_before = engine.duplicates
+    key_of, apply, states = engine.key_of, engine.apply, engine.states
     for position, event in enumerate(events):
         if event.ts > as_of:
             summary.skipped_after_as_of = len(events) - position
             break
         if timers and timers[0][0] < event.ts:
             fire_until(event.ts, inclusive=False)
-        key = engine.key_of(event)
-        before = engine.wake_at(key)
-        changes = engine.apply(event)
+        key = key_of(event)
+        state = states.get(key)
+        before = state.wake if state is not None else None
+        changes = apply(event)
         if changes:
             emit(changes)
-        wake = engine.wake_at(key)
-        if wake is not None and wake != before:
-            push(timers, (wake, key))
+        state = states.get(key)
+        if state is not None and state.wake is not None and state.wake != before:
+            push(timers, (state.wake, key))
         summary.applied += 1
         if on_progress is not None and position % 20_000 == 0:
             on_progress(position)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 from rules.evaluate import windows
 
@@ -130,12 +131,12 @@ class AggregateSpec:
     within: int | None
     where_text: str | None
 
-    @property
+    @cached_property
     def key(self) -> str:
         path = ".".join(self.path)
         return f"{self.kind}|{self.event}|{path}|{self.within or ''}|{self.where_text or ''}"
 
-    @property
+    @cached_property
     def width(self) -> int:
         assert self.within is not None
         return windows.bucket_width(self.within)

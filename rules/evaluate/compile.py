@@ -156,6 +156,20 @@ class Compiler:
 
     def _compare(self, node: ast.Compare, in_where: bool) -> Fn:
         left, right, op = self.value(node.left, in_where), self.value(node.right, in_where), COMPARE[node.op]
+        if isinstance(node.right, ast.Literal) and node.right.value is not None:
+            constant = node.right.value
+
+            def compare_constant(c: object) -> object:  # the common `trait > 500` shape
+                a = left(c)
+                if a is None:
+                    return None
+                try:
+                    return op(a, constant)
+                except TypeError:
+                    pair = _coerce(a, constant)
+                    return None if pair is None else op(*pair)
+
+            return compare_constant
 
         def compare(c: object) -> object:
             a, b = left(c), right(c)

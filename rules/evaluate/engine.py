@@ -16,6 +16,7 @@ from rules.evaluate.holdout import in_holdout
 from rules.evaluate.program import Program, compile_program
 from rules.evaluate.state import CustomerState
 from rules.language.model import Definitions
+from rules.timeutil import timestamp_or_none
 
 ANONYMOUS = "anon:"
 """State key prefix of visitors known only by `anonymous_id`."""
@@ -66,8 +67,11 @@ class Engine:
             self.duplicates += 1
             return []
         self.applied += 1
-        anonymous = key.startswith(ANONYMOUS) and event.customer_id is None
-        changes = [] if anonymous else self._catch_up(key, state, now, inclusive=False)
+        anonymous = event.customer_id is None and key.startswith(ANONYMOUS)
+        if anonymous or state.wake is None or state.wake >= now:
+            changes = []
+        else:
+            changes = self._catch_up(key, state, now, inclusive=False)
         state.remember(event.event_id)
         program = self.program
         kind = event.type
@@ -96,8 +100,11 @@ class Engine:
 
     def _profile(self, state: CustomerState, event: Event) -> None:
         properties = dict(event.properties)
-        if event.type == "customer_created" and properties.get("created_at") is None:
+        created_at = properties.get("created_at")
+        if event.type == "customer_created" and created_at is None:
             properties["created_at"] = event.ts
+        elif isinstance(created_at, str):
+            properties["created_at"] = timestamp_or_none(created_at)
         state.set_profile(properties, event.ts)
 
     def _merge_anonymous(self, state: CustomerState, event: Event) -> bool:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from rules.timeutil import parse_timestamp
+from rules.timeutil import fast_timestamp, parse_timestamp
 
 EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*$")
 DEFAULT_MAX_BYTES = 64 * 1024
@@ -31,41 +31,54 @@ class Event:
         return self.customer_id or self.anonymous_id or ""
 
 
-def _optional_id(data: dict[str, object], name: str) -> str | None:
-    value = data.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        raise BadEvent(f"'{name}' must be a non-empty string")
-    return value
+_KNOWN_TYPES: set[str] = set()
+
+
+def _check_type(kind: object) -> str:
+    if kind in _KNOWN_TYPES:
+        return kind  # type: ignore[return-value]
+    if not isinstance(kind, str) or not EVENT_TYPE.match(kind):
+        raise BadEvent(f"'type' must match [a-z][a-z0-9_]*, got {kind!r}")
+    if len(_KNOWN_TYPES) < 10_000:
+        _KNOWN_TYPES.add(kind)
+    return kind
+
+
+def _bad_id(name: str) -> BadEvent:
+    return BadEvent(f"'{name}' must be a non-empty string")
 
 
 def event_from_dict(data: object) -> Event:
-    """Validate a decoded JSON value against SPEC section 2."""
-    if not isinstance(data, dict):
+    """Validate a decoded JSON value against SPEC section 2 (hot path: keep it flat)."""
+    if type(data) is not dict:
         raise BadEvent(f"event must be a JSON object, got {type(data).__name__}")
-    event_id = data.get("event_id")
-    if not isinstance(event_id, str) or not event_id:
+    get = data.get
+    event_id = get("event_id")
+    if type(event_id) is not str or not event_id:
         raise BadEvent("missing or empty 'event_id' (must be a string)")
-    kind = data.get("type")
-    if not isinstance(kind, str) or not EVENT_TYPE.match(kind):
-        raise BadEvent(f"'type' must match [a-z][a-z0-9_]*, got {kind!r}")
-    customer_id = _optional_id(data, "customer_id")
-    anonymous_id = _optional_id(data, "anonymous_id")
+    kind = _check_type(get("type"))
+    customer_id = get("customer_id")
+    anonymous_id = get("anonymous_id")
+    if customer_id is not None and (type(customer_id) is not str or not customer_id):
+        raise _bad_id("customer_id")
+    if anonymous_id is not None and (type(anonymous_id) is not str or not anonymous_id):
+        raise _bad_id("anonymous_id")
     if customer_id is None and anonymous_id is None:
         raise BadEvent("needs 'customer_id' or 'anonymous_id'")
     if kind == "identify" and (customer_id is None or anonymous_id is None):
         raise BadEvent("'identify' needs both 'anonymous_id' and 'customer_id'")
-    if "timestamp" not in data:
-        raise BadEvent("missing 'timestamp'")
-    try:
-        ts = parse_timestamp(data["timestamp"])
-    except ValueError as exc:
-        raise BadEvent(str(exc)) from None
-    properties = data.get("properties")
+    ts = get("timestamp")
+    if type(ts) is not int:
+        if ts is None:
+            raise BadEvent("missing 'timestamp'")
+        try:
+            ts = fast_timestamp(ts) if type(ts) is str else parse_timestamp(ts)
+        except ValueError as exc:
+            raise BadEvent(str(exc)) from None
+    properties = get("properties")
     if properties is None:
         properties = {}
-    elif not isinstance(properties, dict):
+    elif type(properties) is not dict:
         raise BadEvent("'properties' must be a JSON object")
     return Event(event_id, kind, ts, customer_id, anonymous_id, properties)
 

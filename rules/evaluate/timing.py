@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from rules.evaluate import aggregates
 from rules.evaluate.analysis import comparisons, dependencies
-from rules.evaluate.compile import Compiler
+from rules.evaluate.compile import COMPARE, Compiler
 from rules.evaluate.context import Context
 from rules.language import ast
 from rules.timeutil import timestamp_or_none
@@ -102,15 +102,20 @@ class _Lines:
         return combine
 
 
-def _crossing(left: LineFn, right: LineFn) -> Callable[[Context], int | None]:
+def _crossing(left: LineFn, right: LineFn, op: str) -> Callable[[Context], int | None]:
+    """First instant after now where `left OP right` changes truth, from the two lines."""
+    compare = COMPARE[op]
+
     def crossing(ctx: Context) -> int | None:
         a, b = left(ctx), right(ctx)
         if a is None or b is None or a[0] == b[0]:
             return None
-        root = (b[1] - a[1]) / (a[0] - b[0])
-        # The condition may change at the root itself (>=, <) or just after it (>, <=).
+        slope, intercept = a[0] - b[0], a[1] - b[1]
+        root = -intercept / slope
         for candidate in (math.ceil(root), math.floor(root) + 1):
-            if candidate > ctx.now:
+            if candidate > ctx.now and compare(slope * candidate + intercept, 0) != compare(
+                slope * (candidate - 1) + intercept, 0
+            ):
                 return candidate
         return None
 
@@ -129,7 +134,7 @@ def next_flip_function(nodes: list[ast.Node], compiler: Compiler) -> NextFlip | 
         for comparison in comparisons(node, compiler):
             assert isinstance(comparison, ast.Compare)
             if dependencies(comparison, compiler).clock:
-                finders.append(_crossing(lines.line(comparison.left), lines.line(comparison.right)))
+                finders.append(_crossing(lines.line(comparison.left), lines.line(comparison.right), comparison.op))
     if not finders:
         return None
 
