@@ -68,7 +68,9 @@ def replay(engine: Engine, events: list[Event], on_change: OnChange, as_of: int 
         if changes:
             emit(changes)
         state = states.get(key)
-        if state is not None and state.wake is not None and state.wake != before:
+        # An earlier wake needs a heap entry; a later one is re-pushed when the
+        # stale entry pops (advance() then does nothing and reports the new wake).
+        if state is not None and state.wake is not None and (before is None or state.wake < before):
             push(timers, (state.wake, key))
         summary.applied += 1
         if on_progress is not None and position % 20_000 == 0:

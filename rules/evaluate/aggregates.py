@@ -189,6 +189,25 @@ def next_expiry(spec: AggregateSpec, slots: dict[str, Slot], now: int) -> int | 
     return min(later) if later else None
 
 
+def next_crossing(spec: AggregateSpec, slots: dict[str, Slot], now: int,
+                  holds: Callable[[object], object]) -> int | None:
+    """For count/sum windows: the first bucket expiry after `now` at which `holds(value)`
+    changes. Exact, because between expiries the value is constant; when nothing
+    changes before the window empties, there is no flip to wait for."""
+    buckets: dict[int, Slot] | None = slots.get(spec.key)  # type: ignore[assignment]
+    if not buckets or spec.within is None:
+        return None
+    floor = now - spec.within
+    live = sorted((start, bucket) for start, bucket in buckets.items() if start > floor)
+    remaining = sum(bucket for _, bucket in live)  # type: ignore[misc]
+    current = holds(remaining)
+    for start, bucket in live:
+        remaining -= bucket  # type: ignore[operator]
+        if holds(remaining) != current:
+            return start + spec.within
+    return None
+
+
 def merge_slots(spec: AggregateSpec, into: dict[str, Slot], other: dict[str, Slot]) -> None:
     """Merge another history's slot for `spec` into `into` (identify)."""
     if spec.key not in other:

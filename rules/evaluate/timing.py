@@ -122,19 +122,82 @@ def _crossing(left: LineFn, right: LineFn, op: str) -> Callable[[Context], int |
     return crossing
 
 
+def _windowed_total(node: ast.Node, compiler: Compiler) -> ast.Call | None:
+    """The windowed count()/sum() call `node` stands for, directly or as a trait."""
+    while isinstance(node, ast.Name) and len(node.parts) == 1 and node.parts[0] in compiler.defs.traits:
+        node = compiler.defs.traits[node.parts[0]].expr
+    if isinstance(node, ast.Call) and node.function in ("count", "sum") and "within" in dict(node.kwargs):
+        return node
+    return None
+
+
+def _window_crossing(call: ast.Call, other: ast.Node, op: str, flipped: bool,
+                     compiler: Compiler) -> Callable[[Context], int | None]:
+    spec = compiler.aggregate_spec(call)
+    bound, compare = compiler.value(other), COMPARE[op]
+
+    def crossing(ctx: Context) -> int | None:
+        limit = bound(ctx)
+        if limit is None:
+            return None
+
+        def holds(value: object) -> object:
+            try:
+                return compare(limit, value) if flipped else compare(value, limit)
+            except TypeError:
+                return None
+
+        return aggregates.next_crossing(spec, ctx.slots, ctx.now, holds)
+
+    return crossing
+
+
+def _nested_window(node: ast.Node, total: ast.Call, compiler: Compiler) -> bool:
+    """True when the same windowed aggregate is also used outside a plain comparison
+    (e.g. in arithmetic), where only bucket expiries are safe candidates."""
+    key = compiler.aggregate_spec(total).key
+    uses = 0
+    plain = 0
+    for comparison in comparisons(node, compiler):
+        assert isinstance(comparison, ast.Compare)
+        for side in (comparison.left, comparison.right):
+            found = _windowed_total(side, compiler)
+            if found is not None and compiler.aggregate_spec(found).key == key:
+                plain += 1
+    uses = _count_uses(node, key, compiler, set())
+    return uses != plain
+
+
+def _count_uses(node: ast.Node, key: str, compiler: Compiler, seen: set[str]) -> int:
+    if isinstance(node, ast.Name) and len(node.parts) == 1 and node.parts[0] in compiler.defs.traits:
+        return _count_uses(compiler.defs.traits[node.parts[0]].expr, key, compiler, seen)
+    if isinstance(node, ast.Call) and node.function not in ("since", "coalesce", "in_segment"):
+        return 1 if compiler.aggregate_spec(node).key == key else 0
+    return sum(_count_uses(child, key, compiler, seen) for child in ast.children(node))
+
+
 def next_flip_function(nodes: list[ast.Node], compiler: Compiler) -> NextFlip | None:
     """Compile `nodes` (a segment's conditions) into `f(ctx) -> next instant or None`."""
     lines = _Lines(compiler)
     finders: list[Callable[[Context], int | None]] = []
     for node in nodes:
-        deps = dependencies(node, compiler)
-        for key in sorted(deps.windowed):
-            spec = compiler.specs[key]
-            finders.append(lambda ctx, spec=spec: aggregates.next_expiry(spec, ctx.slots, ctx.now))  # type: ignore[misc]
+        exact: set[str] = set()  # windowed totals whose flips are computed exactly
         for comparison in comparisons(node, compiler):
             assert isinstance(comparison, ast.Compare)
-            if dependencies(comparison, compiler).clock:
+            deps = dependencies(comparison, compiler)
+            left, right = _windowed_total(comparison.left, compiler), _windowed_total(comparison.right, compiler)
+            if not deps.clock and (left is None) != (right is None):
+                total, other = (left, comparison.right) if left is not None else (right, comparison.left)
+                assert total is not None
+                if not dependencies(other, compiler).timed and ast.children(total) and not _nested_window(node, total, compiler):
+                    finders.append(_window_crossing(total, other, comparison.op, right is not None, compiler))
+                    exact.add(compiler.aggregate_spec(total).key)
+                    continue
+            if deps.clock:
                 finders.append(_crossing(lines.line(comparison.left), lines.line(comparison.right), comparison.op))
+        for key in sorted(dependencies(node, compiler).windowed - exact):
+            spec = compiler.specs[key]
+            finders.append(lambda ctx, spec=spec: aggregates.next_expiry(spec, ctx.slots, ctx.now))  # type: ignore[misc]
     if not finders:
         return None
 

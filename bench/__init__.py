@@ -1,0 +1,1 @@
+"""Benchmarks: documented commands, never timed assertions in tests."""
