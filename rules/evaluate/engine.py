@@ -12,6 +12,7 @@ from rules.evaluate import aggregates
 from rules.evaluate.changes import Change
 from rules.evaluate.context import Context
 from rules.evaluate.events import Event
+from rules.evaluate.explain import Explainer
 from rules.evaluate.holdout import in_holdout
 from rules.evaluate.program import Program, compile_program
 from rules.evaluate.state import CustomerState
@@ -47,6 +48,7 @@ class Engine:
         self.aliases: MutableMapping[str, str] = aliases if aliases is not None else {}
         self.duplicates = 0
         self.applied = 0
+        self._explainer: Explainer | None = None
 
     # -- events -----------------------------------------------------------------
     def key_of(self, event: Event) -> str:
@@ -196,6 +198,18 @@ class Engine:
         holdout = [s for s in segments if s in self.program.by_name
                    and in_holdout(key, s, self.program.by_name[s].holdout)]
         return segments, holdout
+
+    def explain(self, key: str, now: int) -> dict[str, object] | None:
+        """Segments, traits and the value of every condition part, as of `now`."""
+        state = self.states.get(key)
+        if state is None:
+            return None
+        if self._explainer is None:
+            assert self.program.compiler is not None
+            self._explainer = Explainer(self.definitions, self.program.compiler)
+        segments, holdout = self.memberships(key)
+        details = self._explainer.explain(state, now, set(holdout))
+        return {"customer_id": key, "segments": segments, "holdout": holdout, **details}
 
     def customers(self) -> list[str]:
         return sorted(k for k in self.states if not k.startswith(ANONYMOUS))

@@ -25,6 +25,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--as-of", help="evaluate as of this instant (RFC 3339 or epoch ms); default: last event")
     parser.add_argument("--changes", type=Path, help="write change events here (JSONL)")
     parser.add_argument("--memberships", type=Path, help="write final memberships here (JSONL)")
+    parser.add_argument("--explain", metavar="CUSTOMER", action="append", default=[],
+                        help="print why CUSTOMER is in or out of each segment as of the end (repeatable)")
     parser.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
                         help="progress bar on stderr (auto: for files over 5 MB)")
 
@@ -63,6 +65,12 @@ def run(args: argparse.Namespace) -> int:
             evaluating(len(loaded.events))
     if args.memberships:
         write_memberships(engine, args.memberships)
+    for customer in args.explain:
+        explanation = engine.explain(customer, summary.as_of or 0)
+        if explanation is None:
+            print(f"--explain: no customer {customer!r} in {args.events}", file=sys.stderr)
+        else:
+            sys.stdout.write(orjson.dumps(explanation, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
     elapsed = time.perf_counter() - started
     for line, reason in loaded.bad[:SHOWN_BAD_LINES]:
         print(f"{args.events}:{line}: skipped: {reason}", file=sys.stderr)

@@ -1,0 +1,111 @@
+"""`segmenter replay` as a user runs it: files in, SPEC-shaped files out."""
+from __future__ import annotations
+
+import gzip
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from stream.cli import main
+
+DEFS = """
+traits:
+  spend: sum(order_placed.total)
+segments:
+  big:
+    when: spend > 100
+  lapsed:
+    when: count(order_placed) >= 1 and since(last(order_placed)) > 1d
+"""
+
+
+def event(event_id: str, customer: str, ts: str, total: float) -> bytes:
+    return orjson.dumps({"event_id": event_id, "type": "order_placed", "customer_id": customer,
+                         "timestamp": ts, "properties": {"total": total}})
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    (tmp_path / "defs.yaml").write_text(DEFS)
+    lines = [
+        event("e2", "c-2", "2026-01-01T12:00:00Z", 150),
+        b"this is not json",
+        event("e1", "c-1", "2026-01-01T10:00:00Z", 50),  # out of file order: earlier
+        b'{"event_id": "x", "type": "order_placed", "customer_id": "c-9", "timestamp": "yesterday"}',
+        event("e3", "c-1", "2026-01-01T11:00:00+01:00", 60),  # 10:00Z, same instant as e1
+        event("e1", "c-1", "2026-01-01T10:00:00Z", 50),  # duplicate
+        event("e4", "c-1", "2026-01-03T00:00:00Z", 0),
+    ]
+    plain = tmp_path / "events.jsonl"
+    plain.write_bytes(b"\n".join(lines) + b"\n")
+    packed = tmp_path / "events.jsonl.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    return {"defs": tmp_path / "defs.yaml", "plain": plain, "gz": packed, "dir": tmp_path}
+
+
+def read_jsonl(path: Path) -> list[dict[str, object]]:
+    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+
+
+@pytest.mark.parametrize("kind", ["plain", "gz"])
+def test_replay_writes_changes_and_memberships_in_spec_format(files, kind, capsys) -> None:
+    changes, members = files["dir"] / "changes.jsonl", files["dir"] / "members.jsonl"
+    code = main(["replay", "--segments", str(files["defs"]), "--events", str(files[kind]),
+                 "--changes", str(changes), "--memberships", str(members)])
+    assert code == 0
+    out = read_jsonl(changes)
+    assert set(out[0]) == {"customer_id", "segment", "change", "seq", "at", "cause", "holdout", "definition"}
+    summary = [(c["customer_id"], c["segment"], c["change"], c["seq"], c["at"], c["cause"]) for c in out]
+    assert summary == [
+        ("c-1", "big", "enter", 1, "2026-01-01T10:00:00Z", "e3"),  # 50 + 60 at the same instant
+        ("c-2", "big", "enter", 1, "2026-01-01T12:00:00Z", "e2"),
+        ("c-1", "lapsed", "enter", 1, "2026-01-02T10:00:00.001Z", "timer"),
+        ("c-2", "lapsed", "enter", 1, "2026-01-02T12:00:00.001Z", "timer"),
+        ("c-1", "lapsed", "exit", 2, "2026-01-03T00:00:00Z", "e4"),
+    ]
+    assert read_jsonl(members) == [
+        {"customer_id": "c-1", "segments": ["big"], "holdout": []},
+        {"customer_id": "c-2", "segments": ["big", "lapsed"], "holdout": []},
+    ]
+    err = capsys.readouterr().err
+    assert f"{files[kind]}:2: skipped: not valid JSON" in err
+    assert f"{files[kind]}:4: skipped: cannot parse timestamp 'yesterday'" in err
+    assert "1 duplicates, 2 bad lines" in err
+
+
+def test_as_of_stops_the_clock(files) -> None:
+    members = files["dir"] / "members.jsonl"
+    assert main(["replay", "--segments", str(files["defs"]), "--events", str(files["plain"]),
+                 "--as-of", "2026-01-02T11:00:00Z", "--memberships", str(members)]) == 0
+    by_customer = {m["customer_id"]: m["segments"] for m in read_jsonl(members)}
+    assert by_customer == {"c-1": ["big", "lapsed"], "c-2": ["big"]}
+
+
+def test_bad_definitions_stop_replay_with_file_line(files, tmp_path, capsys) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("segments:\n  a:\n    when: spend > 1\n")
+    assert main(["replay", "--segments", str(bad), "--events", str(files["plain"])]) == 1
+    assert f"{bad}:3: unknown name 'spend'" in capsys.readouterr().err
+
+
+def test_progress_bar_goes_to_stderr(files) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "stream.cli", "replay", "--segments", str(files["defs"]),
+         "--events", str(files["plain"]), "--progress", "always"],
+        capture_output=True, text=True, check=True,
+    )
+    assert "evaluating" in result.stderr and "reading" in result.stderr
+    assert result.stdout == ""
+
+
+def test_explain_shows_each_condition_part(files, capsys) -> None:
+    assert main(["replay", "--segments", str(files["defs"]), "--events", str(files["plain"]),
+                 "--explain", "c-2"]) == 0
+    explained = orjson.loads(capsys.readouterr().out)
+    lapsed = explained["conditions"]["lapsed"]["when"]
+    assert explained["segments"] == ["big", "lapsed"]
+    assert [p["condition"] for p in lapsed["parts"]] == ["count(order_placed) >= 1", "since(last(order_placed)) > 1d"]
+    assert explained["traits"] == {"spend": 150}
