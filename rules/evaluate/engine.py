@@ -14,7 +14,8 @@ from rules.evaluate.context import Context
 from rules.evaluate.events import Event
 from rules.evaluate.explain import Explainer
 from rules.evaluate.holdout import in_holdout
-from rules.evaluate.program import Program, compile_program
+from rules.evaluate.codegen import Fallback
+from rules.evaluate.program import CompiledSegment, Program, compile_program
 from rules.evaluate.state import CustomerState
 from rules.language.model import Definitions
 from rules.timeutil import timestamp_or_none
@@ -157,8 +158,8 @@ class Engine:
     def _evaluate(self, key: str, state: CustomerState, now: int, at: int, cause: str,
                   targets: tuple[int, ...]) -> list[Change]:
         program = self.program
-        seqs, flips = state.seqs, state.flips
-        ctx = Context(state.slots, state.profile, now, _Members(seqs))  # type: ignore[arg-type]
+        seqs, flips, slots, profile = state.seqs, state.flips, state.slots, state.profile
+        ctx: Context | None = None  # built only for time-based flips or a fallback
         exits: list[Change] = []
         enters: list[Change] = []
         segments = program.segments
@@ -167,19 +168,31 @@ class Engine:
             name = segment.name
             seq = seqs.get(name, 0)
             member = seq & 1
-            if segment.earlier_levels:
-                wanted = segment.when(ctx) and not any(seqs.get(l, 0) & 1 for l in segment.earlier_levels)
-            elif member and segment.exit_when is not None:
-                wanted = not segment.exit_when(ctx)
-            else:
-                wanted = segment.when(ctx)
+            try:
+                if segment.earlier_levels:
+                    wanted = segment.fast_when(slots, profile, now, seqs) and not any(  # type: ignore[misc]
+                        seqs.get(level, 0) & 1 for level in segment.earlier_levels)
+                elif member and segment.fast_exit is not None:
+                    wanted = not segment.fast_exit(slots, profile, now, seqs)
+                else:
+                    wanted = segment.fast_when(slots, profile, now, seqs)  # type: ignore[misc]
+            except Fallback:
+                ctx = ctx or Context(slots, profile, now, _Members(seqs))  # type: ignore[arg-type]
+                wanted = self._decide(segment, ctx, bool(member), seqs)
             if wanted != bool(member):
                 seqs[name] = seq + 1
                 change = Change(key, name, "enter" if wanted else "exit", seq + 1, at, cause,
                                 in_holdout(key, name, segment.holdout), program.version)
                 (enters if wanted else exits).append(change)
             if segment.next_flip is not None:
-                flip = segment.next_flip(ctx)
+                try:
+                    if segment.fast_flip is None:
+                        raise Fallback
+                    flip = segment.fast_flip(slots, profile, now, seqs)
+                except Fallback:
+                    ctx = ctx or Context(slots, profile, now, _Members(seqs))  # type: ignore[arg-type]
+                    ctx.cache.clear()
+                    flip = segment.next_flip(ctx)
                 if flip is None:
                     flips.pop(name, None)
                 else:
@@ -187,6 +200,16 @@ class Engine:
         state.wake = min(flips.values()) if flips else None
         state.version = program.version
         return exits + enters if exits and enters else exits or enters
+
+    @staticmethod
+    def _decide(segment: CompiledSegment, ctx: Context, member: bool, seqs: dict[str, int]) -> bool:
+        """The reference decision with the closure compiler (used when generated code bails out)."""
+        ctx.cache.clear()
+        if segment.earlier_levels:
+            return segment.when(ctx) and not any(seqs.get(level, 0) & 1 for level in segment.earlier_levels)
+        if member and segment.exit_when is not None:
+            return not segment.exit_when(ctx)
+        return segment.when(ctx)
 
     # -- reading ------------------------------------------------------------------
     def memberships(self, key: str) -> tuple[list[str], list[str]]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from rules.evaluate.aggregates import AggregateSpec
 from rules.evaluate.analysis import Dependencies, dependencies
+from rules.evaluate.codegen import Condition, NextFlipFast, compile_condition, compile_next_flip
 from rules.evaluate.compile import Compiler, Fn
 from rules.evaluate.context import Context
 from rules.evaluate.timing import NextFlip, next_flip_function
@@ -31,6 +32,9 @@ class CompiledSegment:
     next_flip: NextFlip | None
     dependencies: Dependencies
     dependents: tuple[int, ...] = ()  # indexes of segments that read this one
+    fast_when: Condition | None = None  # generated equivalents of when / exit_when
+    fast_exit: Condition | None = None
+    fast_flip: NextFlipFast | None = None
 
 
 @dataclass
@@ -106,6 +110,9 @@ def compile_program(defs: Definitions) -> Program:
             earlier_levels=tuple(defs.tiers[segment.tier][: segment.tier_rank]) if segment.tier else (),
             next_flip=next_flip_function(conditions, compiler) if deps[segment.name].timed else None,
             dependencies=deps[segment.name],
+            fast_when=compile_condition(segment.when, compiler),
+            fast_exit=compile_condition(segment.exit_when, compiler) if segment.exit_when is not None else None,
+            fast_flip=compile_next_flip(conditions, compiler) if deps[segment.name].timed else None,
         ))
     for segment in compiled:
         segment.dependents = tuple(sorted(index[n] for n, r in reads.items() if segment.name in r))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from rules.evaluate import aggregates
 from rules.evaluate.analysis import comparisons, dependencies
@@ -110,14 +111,7 @@ def _crossing(left: LineFn, right: LineFn, op: str) -> Callable[[Context], int |
         a, b = left(ctx), right(ctx)
         if a is None or b is None or a[0] == b[0]:
             return None
-        slope, intercept = a[0] - b[0], a[1] - b[1]
-        root = -intercept / slope
-        for candidate in (math.ceil(root), math.floor(root) + 1):
-            if candidate > ctx.now and compare(slope * candidate + intercept, 0) != compare(
-                slope * (candidate - 1) + intercept, 0
-            ):
-                return candidate
-        return None
+        return crossing_instant(a[0] - b[0], a[1] - b[1], ctx.now, compare)
 
     return crossing
 
@@ -176,10 +170,36 @@ def _count_uses(node: ast.Node, key: str, compiler: Compiler, seen: set[str]) ->
     return sum(_count_uses(child, key, compiler, seen) for child in ast.children(node))
 
 
-def next_flip_function(nodes: list[ast.Node], compiler: Compiler) -> NextFlip | None:
-    """Compile `nodes` (a segment's conditions) into `f(ctx) -> next instant or None`."""
-    lines = _Lines(compiler)
-    finders: list[Callable[[Context], int | None]] = []
+@dataclass(frozen=True)
+class LineFlip:
+    """A comparison with `now`/`since()` on a side: flips where the two lines cross."""
+
+    comparison: ast.Compare
+
+
+@dataclass(frozen=True)
+class WindowFlip:
+    """`count/sum(..., within=D) OP bound`: flips at the bucket expiry that crosses the bound."""
+
+    total: ast.Call
+    bound: ast.Node
+    op: str
+    flipped: bool  # the window is on the right-hand side
+
+
+@dataclass(frozen=True)
+class ExpiryFlip:
+    """Any other use of a windowed aggregate: every bucket expiry is a candidate."""
+
+    spec: aggregates.AggregateSpec
+
+
+FlipPlan = list[LineFlip | WindowFlip | ExpiryFlip]
+
+
+def flip_plan(nodes: list[ast.Node], compiler: Compiler) -> FlipPlan:
+    """Where a segment's conditions (`when`, `exit_when`) can change with no new event."""
+    plan: FlipPlan = []
     for node in nodes:
         exact: set[str] = set()  # windowed totals whose flips are computed exactly
         for comparison in comparisons(node, compiler):
@@ -189,15 +209,40 @@ def next_flip_function(nodes: list[ast.Node], compiler: Compiler) -> NextFlip | 
             if not deps.clock and (left is None) != (right is None):
                 total, other = (left, comparison.right) if left is not None else (right, comparison.left)
                 assert total is not None
-                if not dependencies(other, compiler).timed and ast.children(total) and not _nested_window(node, total, compiler):
-                    finders.append(_window_crossing(total, other, comparison.op, right is not None, compiler))
+                if not dependencies(other, compiler).timed and not _nested_window(node, total, compiler):
+                    plan.append(WindowFlip(total, other, comparison.op, right is not None))
                     exact.add(compiler.aggregate_spec(total).key)
                     continue
             if deps.clock:
-                finders.append(_crossing(lines.line(comparison.left), lines.line(comparison.right), comparison.op))
+                plan.append(LineFlip(comparison))
         for key in sorted(dependencies(node, compiler).windowed - exact):
-            spec = compiler.specs[key]
-            finders.append(lambda ctx, spec=spec: aggregates.next_expiry(spec, ctx.slots, ctx.now))  # type: ignore[misc]
+            plan.append(ExpiryFlip(compiler.specs[key]))
+    return plan
+
+
+def crossing_instant(slope: float, intercept: float, now: int, compare: Callable[[object, object], bool]) -> int | None:
+    """First whole millisecond after `now` where `slope * t + intercept OP 0` changes truth."""
+    root = -intercept / slope
+    for candidate in (math.ceil(root), math.floor(root) + 1):
+        if candidate > now and compare(slope * candidate + intercept, 0) != compare(
+            slope * (candidate - 1) + intercept, 0
+        ):
+            return candidate
+    return None
+
+
+def next_flip_function(nodes: list[ast.Node], compiler: Compiler) -> NextFlip | None:
+    """Compile `nodes` (a segment's conditions) into `f(ctx) -> next instant or None`."""
+    lines = _Lines(compiler)
+    finders: list[Callable[[Context], int | None]] = []
+    for item in flip_plan(nodes, compiler):
+        if isinstance(item, LineFlip):
+            c = item.comparison
+            finders.append(_crossing(lines.line(c.left), lines.line(c.right), c.op))
+        elif isinstance(item, WindowFlip):
+            finders.append(_window_crossing(item.total, item.bound, item.op, item.flipped, compiler))
+        else:
+            finders.append(lambda ctx, spec=item.spec: aggregates.next_expiry(spec, ctx.slots, ctx.now))  # type: ignore[misc]
     if not finders:
         return None
 

@@ -1,0 +1,305 @@
+"""Conditions compiled to Python source, for speed.
+
+The closure compiler (`compile.py`) is the reference; this module emits the same
+semantics as straight-line Python so a condition costs one call instead of one call
+per syntax node. Only validated syntax trees are translated, and the only user text
+that reaches the source is literal values written with `repr()` and dictionary keys
+written with `repr()`: definitions stay data, never code.
+
+Three-valued logic is compiled by polarity: `holds(node)` is a Python expression that
+is true exactly when the node evaluates to true, `fails(node)` exactly when it
+evaluates to false; null is neither. Values use assignment expressions so each
+operand is evaluated once. Anything unusual at run time (a TypeError from comparing
+text with a number, a division by zero) makes the generated function raise
+`Fallback`, and the engine answers with the closure instead.
+"""
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+
+from rules.evaluate import aggregates
+from rules.evaluate.compile import Compiler
+from rules.language import ast
+from rules.timeutil import timestamp_or_none
+
+Condition = Callable[[dict, dict, int, dict], bool]  # (slots, profile, now, seqs) -> bool
+IDENTITY_KINDS = {"count", "sum", "min", "max", "first_ts", "last_ts"}
+_PY_OP = {"==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+
+
+def _since(now: int, moment: object) -> object:
+    if isinstance(moment, str):
+        moment = timestamp_or_none(moment)
+    if moment is None or isinstance(moment, bool) or not isinstance(moment, (int, float)):
+        return None
+    return now - moment
+
+
+def _truth(value: object) -> object:
+    if value is None or value is True or value is False:
+        return value
+    return bool(value)
+
+
+def _coalesce(*values: object) -> object:
+    for value in values:
+        if value is not None:
+            return value
+    return None
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+class _Source:
+    def __init__(self, compiler: Compiler) -> None:
+        self.compiler = compiler
+        self.names = itertools.count()
+        self.env: dict[str, object] = {
+            "_since": _since, "_truth": _truth, "_coalesce": _coalesce, "_value": aggregates.value,
+            "_KINDS": aggregates.KINDS, "_num": _number,
+        }
+
+    def temp(self) -> str:
+        return f"_v{next(self.names)}"
+
+    def constant(self, value: object) -> str:
+        name = f"_c{next(self.names)}"
+        self.env[name] = value
+        return name
+
+    # -- values -------------------------------------------------------------------
+    def value(self, node: ast.Node) -> str:
+        if isinstance(node, ast.Literal):
+            return repr(node.value) if node.kind != "string" else repr(str(node.value))
+        if isinstance(node, ast.ListLiteral):
+            return "[" + ", ".join(self.value(item) for item in node.items) + "]"
+        if isinstance(node, ast.Name):
+            return self.name(node)
+        if isinstance(node, ast.Negate):
+            t = self.temp()
+            return f"(-{t} if _num({t} := {self.value(node.operand)}) else None)"
+        if isinstance(node, ast.Arithmetic):
+            a, b = self.temp(), self.temp()
+            return (f"(None if ({a} := {self.value(node.left)}) is None or ({b} := {self.value(node.right)}) is None"
+                    f" else {a} {node.op} {b})")
+        if isinstance(node, ast.Call):
+            return self.call(node)
+        # a condition used as a value: rebuild the three-valued result
+        return f"(True if {self.holds(node)} else (False if {self.fails(node)} else None))"
+
+    def name(self, node: ast.Name) -> str:
+        head = node.parts[0]
+        if node.parts == ("now",):
+            return "now"
+        if head == "profile":
+            if len(node.parts) == 2:
+                return f"profile.get({node.parts[1]!r})"
+            lookup = self.constant(self._path_lookup(node.parts[1:]))
+            return f"{lookup}(profile)"
+        return f"({self.value(self.compiler.defs.traits[head].expr)})"
+
+    @staticmethod
+    def _path_lookup(path: tuple[str, ...]) -> Callable[[object], object]:
+        from rules.evaluate.compile import property_path
+
+        return property_path(path)
+
+    def call(self, node: ast.Call) -> str:
+        name = node.function
+        if name == "since":
+            arg = node.args[0]
+            if isinstance(arg, ast.Call) and arg.function in ("first", "last") and len(arg.args) == 1 \
+                    and isinstance(arg.args[0], ast.Name) and len(arg.args[0].parts) == 1 and not arg.kwargs:
+                t = self.temp()  # first/last timestamps are integers or null
+                return f"(None if ({t} := {self.value(arg)}) is None else now - {t})"
+            return f"_since(now, {self.value(arg)})"
+        if name == "coalesce":
+            return "_coalesce(" + ", ".join(self.value(a) for a in node.args) + ")"
+        if name == "in_segment":
+            return f"(seqs.get({str(node.args[0].value)!r}, 0) & 1 == 1)"  # type: ignore[attr-defined]
+        spec = self.compiler.aggregate_spec(node)
+        if spec.within is not None:
+            return f"_value({self.constant(spec)}, slots, now)"
+        empty, _, _, finish = aggregates.KINDS[spec.kind]
+        if spec.kind in IDENTITY_KINDS:
+            return f"slots.get({spec.key!r}, {empty!r})"
+        return f"{self.constant(finish)}(slots.get({spec.key!r}, {empty!r}))"
+
+    # -- polarity -----------------------------------------------------------------
+    def holds(self, node: ast.Node) -> str:
+        return self._polar(node, True)
+
+    def fails(self, node: ast.Node) -> str:
+        return self._polar(node, False)
+
+    def _polar(self, node: ast.Node, want: bool) -> str:
+        if isinstance(node, ast.Logical):
+            parts = [self._polar(o, want) for o in node.operands]
+            joiner = " and " if (node.op == "and") == want else " or "
+            return "(" + joiner.join(parts) + ")"
+        if isinstance(node, ast.Not):
+            return self._polar(node.operand, not want)
+        if isinstance(node, ast.Compare) and isinstance(node.right, ast.Literal) and node.right.value is not None:
+            a = self.temp()
+            test = f"{a} {_PY_OP[node.op]} {self.value(node.right)}"
+            return f"(({a} := {self.value(node.left)}) is not None and {'' if want else 'not '}({test}))"
+        if isinstance(node, ast.Compare):
+            a, b = self.temp(), self.temp()
+            test = f"{a} {_PY_OP[node.op]} {b}"
+            return (f"(({a} := {self.value(node.left)}) is not None and ({b} := {self.value(node.right)}) is not None"
+                    f" and {'' if want else 'not '}({test}))")
+        if isinstance(node, ast.Membership):
+            a, b = self.temp(), self.temp()
+            found = f"({a} in {b})"
+            positive = want != node.negated
+            return (f"(({a} := {self.value(node.item)}) is not None and ({b} := {self.value(node.container)}) is not None"
+                    f" and {'' if positive else 'not '}{found})")
+        if isinstance(node, ast.IsNull):
+            is_null = (want != node.negated)
+            return f"({self.value(node.operand)} is {'' if is_null else 'not '}None)"
+        if isinstance(node, ast.Literal) and node.kind == "bool":
+            return repr(node.value is want)
+        if isinstance(node, ast.Literal) and node.value is None:
+            return "False"
+        return f"(_truth({self.value(node)}) is {want!r})"
+
+
+    # -- lines in time, for flip instants ----------------------------------------
+    def line(self, node: ast.Node) -> tuple[float, str] | None:
+        """(constant slope, intercept source) with value = slope * now + intercept; None
+        when the slope is not a compile-time constant (the closure backend handles it)."""
+        from rules.evaluate.analysis import dependencies
+
+        if not dependencies(node, self.compiler).clock:
+            return (0.0, f"_instant({self.value(node)})")
+        if isinstance(node, ast.Name):
+            if node.parts == ("now",):
+                return (1.0, "0")
+            return self.line(self.compiler.defs.traits[node.parts[0]].expr)
+        if isinstance(node, ast.Call) and node.function == "since":
+            t = self.temp()
+            return (1.0, f"(None if ({t} := _instant({self.value(node.args[0])})) is None else -{t})")
+        if isinstance(node, ast.Negate):
+            inner = self.line(node.operand)
+            if inner is None:
+                return None
+            t = self.temp()
+            return (-inner[0], f"(None if ({t} := {inner[1]}) is None else -{t})")
+        if isinstance(node, ast.Arithmetic):
+            left, right = self.line(node.left), self.line(node.right)
+            if left is None or right is None:
+                return None
+            a, b = self.temp(), self.temp()
+            joined = f"(None if ({a} := {left[1]}) is None or ({b} := {right[1]}) is None else {a} {{}} {b})"
+            if node.op in "+-":
+                slope = left[0] + right[0] if node.op == "+" else left[0] - right[0]
+                return (slope, joined.format(node.op))
+            factor_node, line = (node.right, left) if node.op == "/" or right[0] == 0 else (node.left, right)
+            if not (isinstance(factor_node, ast.Literal) and factor_node.kind == "number" and factor_node.value):
+                return None
+            factor = float(factor_node.value)  # type: ignore[arg-type]
+            if node.op == "/":
+                factor = 1 / factor
+            t = self.temp()
+            return (line[0] * factor, f"(None if ({t} := {line[1]}) is None else {t} * {factor!r})")
+        return None
+
+
+class Fallback(Exception):
+    """The generated code met a value it does not handle; use the closure."""
+
+
+def _instant(value: object) -> object:
+    """A number or timestamp usable as a line intercept (text timestamps are parsed)."""
+    if isinstance(value, str):
+        return timestamp_or_none(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return value
+
+
+def _window_cross(spec: object, slots: dict, now: int, limit: object, compare: Callable, flipped: bool) -> object:
+    if limit is None:
+        return None
+
+    def holds(value: object) -> object:
+        try:
+            return compare(limit, value) if flipped else compare(value, limit)
+        except TypeError:
+            return None
+
+    return aggregates.next_crossing(spec, slots, now, holds)  # type: ignore[arg-type]
+
+
+NextFlipFast = Callable[[dict, dict, int, dict], "int | None"]
+
+
+def compile_next_flip(nodes: list[ast.Node], compiler: Compiler) -> NextFlipFast | None:
+    """Generated equivalent of `timing.next_flip_function`; None when a line has a
+    slope that is not a compile-time constant (then the closure version is used)."""
+    from rules.evaluate.compile import COMPARE
+    from rules.evaluate.timing import ExpiryFlip, LineFlip, WindowFlip, crossing_instant, flip_plan
+
+    source = _Source(compiler)
+    source.env.update({"_instant": _instant, "_cross": crossing_instant, "_wcross": _window_cross,
+                       "_expiry": aggregates.next_expiry})
+    lines = ["def next_flip(slots, profile, now, seqs):", "    best = None"]
+    for item in flip_plan(nodes, compiler):
+        if isinstance(item, LineFlip):
+            left, right = source.line(item.comparison.left), source.line(item.comparison.right)
+            if left is None or right is None:
+                return None
+            slope = left[0] - right[0]
+            if slope == 0:
+                continue
+            a, b = source.temp(), source.temp()
+            compare = source.constant(COMPARE[item.comparison.op])
+            lines.append(f"    if ({a} := {left[1]}) is not None and ({b} := {right[1]}) is not None:")
+            lines.append(f"        found = _cross({slope!r}, {a} - {b}, now, {compare})")
+        elif isinstance(item, WindowFlip):
+            spec = source.constant(compiler.aggregate_spec(item.total))
+            compare = source.constant(COMPARE[item.op])
+            lines.append("    if True:")
+            lines.append(f"        found = _wcross({spec}, slots, now, {source.value(item.bound)}, {compare}, {item.flipped!r})")
+        else:
+            lines.append("    if True:")
+            lines.append(f"        found = _expiry({source.constant(item.spec)}, slots, now)")
+        lines.append("        if found is not None and (best is None or found < best):")
+        lines.append("            best = found")
+    if len(lines) == 2:
+        return None
+    lines.append("    return best")
+    body = "\n".join(lines)
+    text = ("def make():\n" + "\n".join("    " + line for line in body.splitlines())
+            + "\n    return next_flip\n")
+    namespace: dict[str, object] = dict(source.env)
+    exec(compile(text, "<segment flips>", "exec"), namespace)  # noqa: S102 - generated from a validated tree
+    inner = namespace["make"]()  # type: ignore[operator]
+
+    def next_flip(slots: dict, profile: dict, now: int, seqs: dict) -> int | None:
+        try:
+            return inner(slots, profile, now, seqs)  # type: ignore[no-any-return]
+        except (TypeError, ZeroDivisionError, AttributeError):
+            raise Fallback from None
+
+    return next_flip
+
+
+def compile_condition(node: ast.Node, compiler: Compiler) -> Condition:
+    """A function (slots, profile, now, seqs) -> bool that is true iff the condition holds."""
+    source = _Source(compiler)
+    body = source.holds(node)
+    text = (
+        "def condition(slots, profile, now, seqs):\n"
+        "    try:\n"
+        f"        return bool({body})\n"
+        "    except (TypeError, ZeroDivisionError, AttributeError):\n"
+        "        raise _Fallback from None\n"
+    )
+    source.env["_Fallback"] = Fallback
+    namespace: dict[str, object] = dict(source.env)
+    exec(compile(text, f"<segment condition: {node.text[:60]}>", "exec"), namespace)  # noqa: S102 - generated from a validated tree
+    return namespace["condition"]  # type: ignore[return-value]
