@@ -14,8 +14,8 @@ message byte for byte, and events that arrive late (up to an hour out of order).
 How it stays fast and small: every visitor's timeline is a lazy generator that builds one
 visit at a time; a priority queue merges the generators in timestamp order, and a
 visitor's generator is only created when its first event is due. Memory grows with the
-number of visitors active at the same time, not with the length of the stream, and a
-million events take a few seconds.
+number of visitors active at the same time, not with the length of the stream (about
+180 MB for 100,000 customers), and a million events take about ten seconds.
 
 Use it as a library (`generate`, `key_of`, `write_jsonl`) or from the command line::
 
@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import heapq
+import itertools
 import re
 import sys
 import time
@@ -58,10 +59,12 @@ CATEGORIES = ("hair", "skin", "makeup", "fragrance", "tools")
 
 @dataclass
 class TrafficConfig:
-    """What to simulate. The defaults give a small shop of about 13 events per customer.
+    """What to simulate.
 
-    The event count grows with ``customers`` and ``days`` (about 10 events per customer
-    per 400 days, plus anonymous visitors); pass a larger ``customers`` for a bigger stream.
+    Over the default 400 days a shop yields about 16 events per customer, anonymous
+    visitors included: 1,000 customers give ~16,500 events, 100,000 customers ~1.6
+    million. For a stream of an exact length, take the first N events (``--limit`` or
+    ``itertools.islice``); the stream is in time order, so that is a shorter period.
     """
 
     customers: int = 1000
@@ -185,6 +188,7 @@ _KINDS: tuple[_Kind, ...] = (
     _Kind("browser",         0.548, 0.40, 150.0, 0.00, 0.05, (0, 2), (1, 1), 0.10, 0.250, 0.04),
     _Kind("engaged_browser", 0.020, 0.50, 3.0, 0.02, 0.08, (2, 5), (1, 2), 0.15, 0.080, 0.20),
 )
+_BROWSER = next(k for k in _KINDS if k.name == "browser")  # how anonymous visitors behave
 _KIND_CUM: tuple[float, ...] = tuple(sum(k.weight for k in _KINDS[: i + 1]) for i in range(len(_KINDS)))
 
 _BROWSE, _CART, _BUY = 0, 1, 2
@@ -194,24 +198,28 @@ _SUBJECTS = (("New in: summer fragrances", "/new"), ("Your hair routine, upgrade
              ("Best of makeup", "/c/makeup"), ("Tools the pros use", "/c/tools"),
              ("Last chance: sale ends tonight", "/sale"))
 
-# One message of each kind of dirt that SPEC §2 says must be dead-lettered.
+_TYPE = re.compile(r"[a-z][a-z0-9_]*")  # a valid event type (SPEC §2)
+# Timestamps that cannot be parsed: SPEC §2 says such events must be dead-lettered.
 _BAD_TIMESTAMPS = ("2025-13-45T10:00:00Z", "31/12/2025 10:00", "yesterday", "",
                    "2025-06-01T25:61:00+02:00", "next tuesday")
-_BAD_TYPES = ("Order Placed", "PageView", "page view", "ORDER_PLACED", "Add to Cart")
+
+
+# A timeline entry: (timestamp ms, tie-break, encoded event or None for a wake-up call,
+# may be delivered late)
+_Entry = tuple[int, int, bytes | None, bool]
 
 
 class _Shopper:
     """Mutable state of one customer or visitor while their timeline is generated."""
 
-    __slots__ = ("cid", "aid", "kind", "q", "n", "fav", "app", "app_share", "engagement",
+    __slots__ = ("cid", "aid", "kind", "q", "fav", "app", "app_share", "engagement",
                  "member_until", "churned", "country", "profile_name")
 
     def __init__(self, cid: str | None, aid: str | None, kind: _Kind) -> None:
         self.cid = cid
         self.aid = aid
         self.kind = kind
-        self.q: list[tuple[int, int, bytes, bool]] = []  # built, not yet yielded events
-        self.n = 0  # tie-break for `q`: keeps equal timestamps in build order
+        self.q: list[_Entry] = []  # built, not yet handed out
         self.fav = "hair"
         self.app: tuple[int, str] = (0, "Z")
         self.app_share = 0.0
@@ -225,6 +233,8 @@ class _Shopper:
 # A timestamp format: None = integer epoch ms, else (offset in ms, suffix such as "Z")
 _Mode = tuple[int, str] | None
 _Z: tuple[int, str] = (0, "Z")
+_MINUTE_SECOND = tuple(f"{m:02d}:{s:02d}." for m in range(60) for s in range(60))  # by second of the hour
+_MILLIS = tuple(f"{ms:03d}" for ms in range(1000))
 
 
 class _Shop:
@@ -244,6 +254,7 @@ class _Shop:
         self.all_products = [p for products in self.catalog.values() for p in products]
         self.id_prefix = f"e{config.seed}-"
         self.counter = 0
+        self.tick = itertools.count().__next__  # tie-break: equal timestamps keep build order
         self.orders = 0
         self.hour_prefix: dict[int, str] = {}  # "2025-01-01T10:" by hours since the epoch
         self.campaigns = self._campaigns()
@@ -253,14 +264,16 @@ class _Shop:
     # ---------------------------------------------------------------- setup
     def _campaigns(self) -> list[tuple[int, str, str, str]]:
         """A newsletter every four weeks, Tuesday 09:00 UTC."""
-        first = self.start + 9 * HOUR
-        weekday = (first // DAY + 3) % 7  # 1970-01-01 was a Thursday (3 = Thursday, 0 = Monday)
+        first = self.start - self.start % DAY + 9 * HOUR
+        if first < self.start:
+            first += DAY
+        weekday = (first // DAY + 3) % 7  # 0 = Monday; 1970-01-01 was a Thursday
         first += ((1 - weekday) % 7) * DAY
         out = []
         t, i = first, 0
         while t < self.end:
             subject, path = _SUBJECTS[i % len(_SUBJECTS)]
-            name = "newsletter-" + self.stamp(t, _Z)[:10]
+            name = "newsletter-" + str(self.stamp(t, _Z))[:10]
             out.append((t, name, subject, _HOST + path))
             t += 28 * DAY
             i += 1
@@ -310,11 +323,16 @@ class _Shop:
             if len(self.hour_prefix) > 100_000:
                 self.hour_prefix.clear()
             prefix = self.hour_prefix[hour] = (_EPOCH + timedelta(hours=hour)).strftime("%Y-%m-%dT%H:")
-        minute, ms = divmod(ms, MINUTE)
-        return f"{prefix}{minute:02d}:{ms // SECOND:02d}.{ms % SECOND:03d}{suffix}"
+        second, ms = divmod(ms, SECOND)
+        return f"{prefix}{_MINUTE_SECOND[second]}{_MILLIS[ms]}{suffix}"
 
-    def event(self, etype: str, cid: str | None, aid: str | None, ts: int, mode: _Mode,
-              props: dict[str, object] | None) -> bytes:
+    def emit(self, s: _Shopper, ts: int, etype: str, cid: str | None, aid: str | None, mode: _Mode,
+             props: dict[str, object] | None, late_ok: bool = True) -> None:
+        """Encode one event and queue it on the shopper's timeline.
+
+        `late_ok` False keeps it from being delivered late (sign-ups and identifies,
+        which later events depend on).
+        """
         self.counter += 1
         d: dict[str, object] = {"event_id": f"{self.id_prefix}{self.counter}", "type": etype}
         if cid is not None:
@@ -324,12 +342,7 @@ class _Shop:
         d["timestamp"] = self.stamp(ts, mode)
         if props is not None:
             d["properties"] = props
-        return orjson.dumps(d)
-
-    @staticmethod
-    def push(s: _Shopper, ts: int, raw: bytes, late_ok: bool = True) -> None:
-        s.n += 1
-        heapq.heappush(s.q, (ts, s.n, raw, late_ok))
+        heapq.heappush(s.q, (ts, self.tick(), orjson.dumps(d), late_ok))
 
     def randint(self, low: int, high: int) -> int:
         """Like `Random.randint` (both ends included), several times faster."""
@@ -369,7 +382,7 @@ class _Shop:
         rng = self.rng
         rnd = rng.random
         randint = self.randint
-        event, push = self.event, self.push
+        emit = self.emit
         mode = self.mode(s)
         cur_cid = None if link else cid
         landing = _LANDING[int(rnd() * len(_LANDING))]
@@ -377,24 +390,25 @@ class _Shop:
         ref = _REFERRERS[int(rnd() * len(_REFERRERS))]
         if ref is not None:
             props["referrer"] = ref
-        push(s, t, event("page_view", cur_cid, aid, t, mode, props))
+        # before an identify, the anonymous id must be on record: that page view is never late
+        emit(s, t, "page_view", cur_cid, aid, mode, props, not link)
         if link:
             t += randint(20 * SECOND, 4 * MINUTE)
             if signup_props is not None:
-                push(s, t, event("customer_created", cid, None, t, _Z, signup_props), False)
+                emit(s, t, "customer_created", cid, None, _Z, signup_props, False)
                 t += randint(200, 3 * SECOND)
-            push(s, t, event("identify", cid, aid, t, _Z, None), False)
+            emit(s, t, "identify", cid, aid, _Z, None, False)
             cur_cid = cid
         elif cid is not None and rnd() < 0.015:
             t += randint(5 * SECOND, MINUTE)
-            push(s, t, event("customer_updated", cid, None, t, _Z, self.update_props(s)))
+            emit(s, t, "customer_updated", cid, None, _Z, self.update_props(s))
         lo, hi = s.kind.views
         viewed: list[_Product] = []
         for _ in range(randint(lo, hi)):
             t += randint(4 * SECOND, 90 * SECOND)
             p = self.pick(s)
             viewed.append(p)
-            push(s, t, event("product_viewed", cur_cid, aid, t, mode, p.view))
+            emit(s, t, "product_viewed", cur_cid, aid, mode, p.view)
         if intent == _BROWSE:
             return
         lo, hi = s.kind.basket
@@ -410,18 +424,18 @@ class _Shop:
             basket.append((_MEMBERSHIP, 1))
         for p, qty in basket:
             t += randint(5 * SECOND, 60 * SECOND)
-            push(s, t, event("added_to_cart", cur_cid, aid, t, mode,
-                             {"sku": p.sku, "category": p.category, "price": p.cents / 100, "quantity": qty}))
+            emit(s, t, "added_to_cart", cur_cid, aid, mode,
+                 {"sku": p.sku, "category": p.category, "price": p.cents / 100, "quantity": qty})
         cents = sum(p.cents * qty for p, qty in basket)
         if intent == _CART:
             if rnd() < 0.3:
                 t += randint(20 * SECOND, 3 * MINUTE)
-                push(s, t, event("checkout_started", cur_cid, aid, t, mode,
-                                 {"value": cents / 100, "currency": "USD", "items": len(basket)}))
+                emit(s, t, "checkout_started", cur_cid, aid, mode,
+                     {"value": cents / 100, "currency": "USD", "items": len(basket)})
             return
         t += randint(20 * SECOND, 3 * MINUTE)
-        push(s, t, event("checkout_started", cur_cid, aid, t, mode,
-                         {"value": cents / 100, "currency": "USD", "items": len(basket)}))
+        emit(s, t, "checkout_started", cur_cid, aid, mode,
+             {"value": cents / 100, "currency": "USD", "items": len(basket)})
         t += randint(40 * SECOND, 5 * MINUTE)
         self.orders += 1
         order_id = f"o-{self.config.seed}-{self.orders}"
@@ -432,7 +446,7 @@ class _Shop:
         order = {"order_id": order_id, "total": cents / 100, "currency": "USD", "items": items,
                  "backordered": rnd() < 0.03}
         # orders come from the shop backend: epoch milliseconds, customer id only
-        push(s, t, event("order_placed", cid, None, t, None, order))
+        emit(s, t, "order_placed", cid, None, None, order)
         if rnd() < 0.06:
             when = t + randint(2 * DAY, 25 * DAY)
             if when < self.end:
@@ -443,7 +457,7 @@ class _Shop:
                     amount = p.cents * qty
                 refund = {"order_id": order_id, "amount": amount / 100, "currency": "USD",
                           "reason": ("damaged", "wrong item", "changed mind")[int(rnd() * 3)]}
-                push(s, when, event("order_refunded", cid, None, when, None, refund))
+                emit(s, when, "order_refunded", cid, None, None, refund)
 
     def update_props(self, s: _Shopper) -> dict[str, object]:
         r = self.rng.random()
@@ -457,20 +471,16 @@ class _Shop:
         return {"country": s.country}
 
     def campaign(self, s: _Shopper, index: int) -> int | None:
-        """Maybe open (and click) newsletter `index`; returns the click time, if any."""
+        """Open (and maybe click) newsletter `index`; returns the click time, if any."""
         rng = self.rng
-        if rng.random() >= s.engagement:
-            return None
         sent, name, subject, url = self.campaigns[index]
         opened = sent + MINUTE + int(rng.expovariate(1 / (5 * HOUR)))
         if opened >= self.end:
             return None
-        self.push(s, opened, self.event("email_opened", s.cid, None, opened, None,
-                                        {"campaign": name, "subject": subject}))
+        self.emit(s, opened, "email_opened", s.cid, None, None, {"campaign": name, "subject": subject})
         if rng.random() < 0.3:
             clicked = opened + self.randint(5 * SECOND, 3 * MINUTE)
-            self.push(s, clicked, self.event("email_clicked", s.cid, None, clicked, None,
-                                             {"campaign": name, "url": url}))
+            self.emit(s, clicked, "email_clicked", s.cid, None, None, {"campaign": name, "url": url})
             if rng.random() < 0.6:
                 return clicked
         return None
@@ -503,7 +513,7 @@ class _Shop:
 
     # ---------------------------------------------------------------- timelines
     def customer(self, idx: int, k: int, first: int, signup: int, existing: bool,
-                 lead: int) -> Iterator[tuple[int, int, bytes, bool]]:
+                 lead: int) -> Iterator[_Entry]:
         """Timeline of one registered customer, in timestamp order."""
         rng = self.rng
         rnd = rng.random
@@ -521,7 +531,7 @@ class _Shop:
         s.app_share = rnd() * 0.6
         s.fav = CATEGORIES[int(rnd() * len(CATEGORIES))]
         s.engagement = kind.engagement * (0.5 + rnd())
-        q, push, end = s.q, self.push, self.end
+        q, emit, end = s.q, self.emit, self.end
 
         if existing:
             # A long-standing account: the profile sync sends it when the customer shows up;
@@ -530,8 +540,7 @@ class _Shop:
             if kind.name == "big_spender" and rnd() < 0.8:
                 created = min(created, first - 2 * YEAR - 30 * DAY - int(rnd() * 3 * YEAR))
             created_at = f"{_EPOCH + timedelta(milliseconds=created):%Y-%m-%dT%H:%M:%SZ}"
-            push(s, first, self.event("customer_created", cid, None, first, _Z,
-                                      self.profile(s, idx, created_at)), False)
+            emit(s, first, "customer_created", cid, None, _Z, self.profile(s, idx, created_at), False)
             t = first + self.randint(2 * SECOND, MINUTE)
             intent = self.intent(s)
             self.visit(s, t, intent, cid, None)
@@ -543,23 +552,29 @@ class _Shop:
                     t = first + (signup - first) * i // lead
                     self.visit(s, t, _CART if rnd() < 0.2 else _BROWSE, None, s.aid)
             intent = _BUY if rnd() < kind.buy * 0.5 else _BROWSE
-            created_at = None if rnd() < 0.7 else str(self.stamp(signup, _Z))
-            props = self.profile(s, idx, created_at)
+            # usually left out: created_at then defaults to this event's timestamp
+            stated = None if rnd() < 0.7 else str(self.stamp(signup, _Z))
+            props = self.profile(s, idx, stated)
             if lead:
                 self.visit(s, signup, intent, cid, s.aid, link=True, signup_props=props)
             else:
-                push(s, signup, self.event("customer_created", cid, None, signup, _Z, props), False)
+                emit(s, signup, "customer_created", cid, None, _Z, props, False)
                 self.visit(s, signup + self.randint(2 * SECOND, MINUTE), intent, cid, None)
             if rnd() < 0.5:  # the welcome email
                 opened = signup + 10 * MINUTE + int(rng.expovariate(1 / (2 * HOUR)))
                 if opened < end:
-                    push(s, opened, self.event("email_opened", cid, None, opened, None,
-                                               {"campaign": "welcome", "subject": "Welcome to the shop"}))
+                    emit(s, opened, "email_opened", cid, None, None,
+                         {"campaign": "welcome", "subject": "Welcome to the shop"})
         if kind.once and intent == _BUY:
             s.churned = True
         next_visit = signup + self.gap(s)
-        campaigns, times = self.campaigns, self.campaign_times
+        times = self.campaign_times
+        ncampaigns = len(times)
+        engagement = s.engagement
+        # the next newsletter this customer will open (the others leave no trace)
         ci = bisect_right(times, signup)
+        while ci < ncampaigns and rnd() >= engagement:
+            ci += 1
         heappop = heapq.heappop
         waiting = -1
         while True:
@@ -567,28 +582,31 @@ class _Shop:
                 nxt: float = _INF
                 is_campaign = False
             else:
-                nc = times[ci] if ci < len(campaigns) else _INF
+                nc = times[ci] if ci < ncampaigns else _INF
                 is_campaign = nc < next_visit
                 nxt = nc if is_campaign else next_visit
                 if nxt >= end:
                     nxt = _INF
             if q and q[0][0] <= nxt:
-                yield heappop(q)
+                while q and q[0][0] <= nxt:  # nothing changes while these are handed out
+                    yield heappop(q)
                 continue
             if nxt == _INF:
                 return
             t = int(nxt)
-            if waiting != t:
-                # Sleep until the activity is due (a wake-up entry without an event), so
-                # nothing is built weeks ahead and an idle customer costs little memory.
-                waiting = t
-                yield (t, 0, None, False)
-                continue
             if is_campaign:
                 clicked = self.campaign(s, ci)
                 ci += 1
+                while ci < ncampaigns and rnd() >= engagement:
+                    ci += 1
                 if clicked is not None and clicked + 5 * SECOND < next_visit:
                     next_visit = clicked + 5 * SECOND
+                continue
+            if waiting != t:
+                # Sleep until the visit is due (a wake-up entry without an event), so
+                # nothing is built weeks ahead and an idle customer costs little memory.
+                waiting = t
+                yield (t, 0, None, False)
                 continue
             intent = self.intent(s)
             if rnd() < 0.03:  # logs in on a new device: anonymous first, then identify
@@ -599,10 +617,10 @@ class _Shop:
                 s.churned = True
             next_visit = t + self.gap(s)
 
-    def visitor(self, first: int) -> Iterator[tuple[int, int, bytes, bool]]:
+    def visitor(self, first: int) -> Iterator[_Entry]:
         """Timeline of a visitor who never signs up: one or two anonymous visits."""
         rng = self.rng
-        s = _Shopper(None, self.anon_id(), _KINDS[-2])
+        s = _Shopper(None, self.anon_id(), _BROWSER)
         s.fav = CATEGORIES[int(rng.random() * len(CATEGORIES))]
         t = first
         for _ in range(1 + (rng.random() < 0.4)):
@@ -632,8 +650,11 @@ class _Shop:
             del d["event_id"]
         elif k == 4:
             d["timestamp"] = _BAD_TIMESTAMPS[int(rng.random() * len(_BAD_TIMESTAMPS))]
-        elif k == 5:
-            d["type"] = _BAD_TYPES[int(rng.random() * len(_BAD_TYPES))]
+        elif k == 5:  # a producer that spells the type its own way
+            words = str(d["type"]).split("_")
+            spelled = (" ".join(w.capitalize() for w in words), "".join(w.capitalize() for w in words),
+                       " ".join(words), str(d["type"]).upper())[int(rng.random() * 4)]
+            d["type"] = spelled if not _TYPE.fullmatch(spelled) else spelled.upper()
         else:
             d.pop("customer_id", None)  # nobody to attribute it to
             d.pop("anonymous_id", None)
@@ -650,7 +671,7 @@ class _Shop:
         pi = 0
         next_arrival: float = pending[0][0] if npending else _INF
         customers = cfg.customers
-        heap: list[tuple[int, int, bytes, bool, Iterator[tuple[int, int, bytes, bool]]]] = []
+        heap: list[tuple[int, int, bytes | None, bool, Iterator[_Entry]]] = []
         delayed: list[tuple[int, int, bytes, int]] = []  # (release time, seq, raw, timestamp)
         recent: deque[tuple[int, bytes]] = deque(maxlen=32)
         seq = 0
@@ -720,9 +741,6 @@ def generate(config: TrafficConfig) -> Iterator[bytes]:
 def generate_events(config: TrafficConfig) -> Iterator[bytes]:
     """Same as `generate` (the name the benchmark and demo scripts use)."""
     return generate(config)
-
-
-_TYPE = re.compile(r"[a-z][a-z0-9_]*")
 
 
 def _usable(d: object) -> bool:

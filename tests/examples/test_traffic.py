@@ -13,9 +13,11 @@ from typing import Any
 
 import orjson
 import pytest
+import yaml
 
 from examples.traffic import MEMBERSHIP_SKU, TrafficConfig, generate, key_of, main, write_jsonl
 
+SHOP_YAML = Path(__file__).resolve().parents[2] / "examples" / "segments" / "shop.yaml"
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 TYPE = re.compile(r"[a-z][a-z0-9_]*")
@@ -401,3 +403,47 @@ def test_start_moves_the_stream() -> None:
     stamps = [timestamp_ms(orjson.loads(raw)["timestamp"]) for raw in generate(later) if problem(raw) is None]
     begin = int(later.start.timestamp() * 1000)
     assert stamps and all(t is not None and begin <= t < begin + 11 * DAY_MS for t in stamps)
+
+
+# --------------------------------------------------------------------------- the example segments
+
+def test_example_segments_read_like_the_spec() -> None:
+    data = yaml.safe_load(SHOP_YAML.read_text())
+    assert set(data) == {"traits", "segments", "tiers", "destinations"}
+    for name, segment in data["segments"].items():
+        assert segment.get("description"), f"{name} has no description"
+    assert data["segments"]["vip"]["holdout"] == "10%"
+    levels = data["tiers"]["spend_tier"]
+    assert [level["name"] for level in levels] == ["platinum", "gold", "silver"]
+    discounts = [level["on_enter"][0]["pricing"] for level in levels]
+    assert discounts == [{"price_list": "platinum", "discount_percent": 70},
+                         {"price_list": "gold", "discount_percent": 50},
+                         {"price_list": "silver", "discount_percent": 30}]
+    assert data["destinations"] == {
+        "email": {"type": "smtp", "host": "${SMTP_HOST}", "port": 1025, "sender": "shop@example.com"},
+        "group": {"type": "redis"},
+        "pricing": {"type": "redis"},
+        "crm": {"type": "webhook", "url": "${CRM_URL}", "secret": "${CRM_SECRET}"},
+        "backorders": {"type": "csv", "path": "exports/backordered.csv"},
+    }
+
+
+def test_example_segments_validate() -> None:
+    rules = pytest.importorskip("rules")
+    definitions = rules.load_definitions(SHOP_YAML.parent)
+    assert {"vip", "loyalty", "lapsed", "membership_pricing", "engaged_browser", "platinum"} <= set(
+        definitions.segments)
+
+
+def test_every_example_segment_gets_members_in_replay(tmp_path: Path) -> None:
+    """`segmenter replay` of the default shop: each segment and tier level sees an enter."""
+    cli = pytest.importorskip("stream.cli")
+    events, changes = tmp_path / "events.jsonl.gz", tmp_path / "changes.jsonl"
+    write_jsonl(events, TrafficConfig(customers=2000))
+    assert cli.main(["replay", "--segments", str(SHOP_YAML.parent), "--events", str(events),
+                     "--changes", str(changes)]) == 0
+    entered = {orjson.loads(line)["segment"] for line in changes.read_bytes().splitlines()
+               if orjson.loads(line)["change"] == "enter"}
+    data = yaml.safe_load(SHOP_YAML.read_text())
+    expected = set(data["segments"]) | {level["name"] for level in data["tiers"]["spend_tier"]}
+    assert entered == expected
