@@ -58,9 +58,14 @@ class Engine:
         anonymous = event.anonymous_id or ""
         return self.aliases.get(anonymous) or ANONYMOUS + anonymous
 
-    def apply(self, event: Event, now: int | None = None) -> list[Change]:
-        """Apply one event as of `now` (default: its own timestamp, as in replay)."""
-        now = event.ts if now is None else now
+    def apply(self, event: Event, now: int | None = None, visitor: CustomerState | None = None) -> list[Change]:
+        """Apply one event and return the membership changes it causes.
+
+        The clock is the event's own time (or `now` if given), but never earlier than
+        the customer's last evaluation: live and replay then see the same instants.
+        For `identify`, `visitor` is the anonymous history detached elsewhere (see
+        `detach_visitor`); without it the engine detaches it from its own states.
+        """
         key = self.key_of(event)
         state = self.states.get(key)
         created = state is None
@@ -69,6 +74,9 @@ class Engine:
         elif event.event_id in state.seen:
             self.duplicates += 1
             return []
+        now = event.ts if now is None else now
+        if now < state.clock:
+            now = state.clock
         self.applied += 1
         anonymous = event.customer_id is None and key.startswith(ANONYMOUS)
         if anonymous or state.wake is None or state.wake >= now:
@@ -91,7 +99,10 @@ class Engine:
             self.states[key] = state
             return changes
         if kind == "identify":
-            created |= self._merge_anonymous(state, event)
+            if visitor is None:
+                visitor = self.detach_visitor(event.anonymous_id or "", event.customer_id or "")
+            if visitor is not None:
+                self._merge_visitor(state, visitor)
         if created or kind == "identify" or state.version != program.version:
             targets = program.all_segments()
         else:
@@ -110,22 +121,21 @@ class Engine:
             properties["created_at"] = timestamp_or_none(created_at)
         state.set_profile(properties, event.ts)
 
-    def _merge_anonymous(self, state: CustomerState, event: Event) -> bool:
-        """`identify`: link the visitor to the customer and fold its history in (first link wins)."""
-        anonymous = event.anonymous_id or ""
-        if anonymous in self.aliases:
-            return False
-        self.aliases[anonymous] = event.customer_id or ""
-        visitor = self.states.pop(ANONYMOUS + anonymous, None)
-        if visitor is None:
-            return False
+    def detach_visitor(self, anonymous_id: str, customer_id: str) -> CustomerState | None:
+        """Link `anonymous_id` to `customer_id` (the first link wins) and hand over the
+        visitor's history, removing it here. Returns None when already linked or empty."""
+        if anonymous_id in self.aliases:
+            return None
+        self.aliases[anonymous_id] = customer_id
+        return self.states.pop(ANONYMOUS + anonymous_id, None)
+
+    def _merge_visitor(self, state: CustomerState, visitor: CustomerState) -> None:
         for spec in self.program.specs.values():
             aggregates.merge_slots(spec, state.slots, visitor.slots)
         for name, ts in visitor.profile_ts.items():
             state.set_profile({name: visitor.profile[name]}, ts)
         for event_id in visitor.seen:
             state.remember(event_id)
-        return True
 
     # -- time -------------------------------------------------------------------
     def wake_at(self, key: str) -> int | None:
@@ -199,6 +209,7 @@ class Engine:
                     flips[name] = flip
         state.wake = min(flips.values()) if flips else None
         state.version = program.version
+        state.clock = now
         return exits + enters if exits and enters else exits or enters
 
     @staticmethod

@@ -14,7 +14,8 @@ RECENT_EVENT_IDS = 128
 
 
 class CustomerState:
-    __slots__ = ("profile", "profile_ts", "slots", "seen", "seqs", "flips", "wake", "version")
+    __slots__ = ("profile", "profile_ts", "slots", "seen", "seqs", "flips", "wake", "version", "clock",
+                 "outbox")
 
     def __init__(self) -> None:
         self.profile: dict[str, object] = {}
@@ -25,6 +26,11 @@ class CustomerState:
         self.flips: dict[str, int] = {}  # time-dependent segment -> next possible flip
         self.wake: int | None = None  # min(flips)
         self.version = ""  # definitions version last evaluated with
+        self.clock = 0  # latest instant this customer was evaluated at (never goes back)
+        # Changes not yet known to be published, with the round that made them: stored
+        # with the state in one table write, so a crash between that write and the
+        # publish cannot lose them (the worker re-publishes them on recovery).
+        self.outbox: list[tuple[int, bytes]] = []
 
     def remember(self, event_id: str) -> bool:
         """Record an event id; False when it was already applied."""
@@ -54,6 +60,9 @@ class CustomerState:
         return tuple(getattr(self, name) for name in self.__slots__)
 
     def __setstate__(self, values: tuple[object, ...]) -> None:
+        fresh = CustomerState()  # fields added later keep their defaults
+        for name in self.__slots__:
+            setattr(self, name, getattr(fresh, name))
         for name, value in zip(self.__slots__, values):
             setattr(self, name, value)
 
