@@ -15,7 +15,7 @@ RECENT_EVENT_IDS = 128
 
 class CustomerState:
     __slots__ = ("profile", "profile_ts", "slots", "seen", "seqs", "flips", "wake", "version", "clock",
-                 "outbox")
+                 "outbox", "partition", "held")
 
     def __init__(self) -> None:
         self.profile: dict[str, object] = {}
@@ -31,6 +31,8 @@ class CustomerState:
         # with the state in one table write, so a crash between that write and the
         # publish cannot lose them (the worker re-publishes them on recovery).
         self.outbox: list[tuple[int, bytes]] = []
+        self.partition = -1  # the worker's table partition holding this state
+        self.held: list[bytes] | None = None  # events waiting for an identify in flight
 
     def remember(self, event_id: str) -> bool:
         """Record an event id; False when it was already applied."""

@@ -1,0 +1,44 @@
+"""`segmenter worker`: the streaming worker (Faust)."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from rules import DefinitionError, load_definitions
+from stream import settings as worker_settings
+
+HELP = "run the streaming worker: consume events, keep state, publish membership changes"
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    worker_settings.add_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = worker_settings.from_arguments(args)
+    try:
+        definitions = load_definitions(settings.segments)
+    except DefinitionError as exc:
+        print(exc, file=sys.stderr)
+        print("worker not started: fix the definitions above", file=sys.stderr)
+        return 1
+    import faust
+
+    from stream.kafka.app import SegmenterApp
+    from stream.kafka.faustfixes import quiet_logging
+    from stream.kafka.topics import ensure_topics
+
+    try:
+        asyncio.run(ensure_topics(settings))
+    except Exception as exc:  # noqa: BLE001 - report any connection problem plainly
+        print(f"cannot reach Kafka at {', '.join(settings.brokers)}: {exc}", file=sys.stderr)
+        return 1
+    segmenter = SegmenterApp(settings, definitions)
+    worker = faust.Worker(segmenter.app, loglevel="warning", redirect_stdouts=False)
+    worker.spinner = None  # the spinner is what leaves the root logger at DEBUG
+    quiet_logging()
+    print(f"segmenter worker: {len(definitions.segments)} segments (definition {definitions.version}), "
+          f"topics {', '.join(settings.topics)} -> {settings.changes_topic}", file=sys.stderr, flush=True)
+    worker.execute_from_commandline()
+    return 0

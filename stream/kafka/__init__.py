@@ -1,0 +1,1 @@
+"""The streaming worker: Faust app, batch processor, table-backed state, exact timers."""

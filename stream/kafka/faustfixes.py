@@ -1,0 +1,125 @@
+"""Everything that reaches into faust-streaming internals, in one place.
+
+faust-streaming 0.15.3 needs four adjustments here (measured on the embedded broker,
+see the README's operations notes):
+  * the worker consumer's fetch wait is hard-coded to 1,500 ms; a broker that never
+    answers a fetch early (Tansu) then adds that to every event's latency;
+  * table recovery trusts the broker's "latest offset"; Tansu answers with the start
+    of the last batch, so recovery stopped early and lost the tail of the changelog.
+    The high watermark of a fetch response is right, so we read that instead;
+  * a table write needs "the current event" to pick its changelog partition; inside a
+    batch (take_events) or a timer there is none, so we set the partition ourselves;
+  * Faust's worker leaves the root logger at DEBUG (for its spinner).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from typing import Any
+
+_LOG = logging.getLogger(__name__)
+
+
+def patch_fetch_wait(milliseconds: int) -> None:
+    from faust.transport.drivers import aiokafka as driver
+
+    original = driver.AIOKafkaConsumerThread._create_worker_consumer
+    if getattr(original, "_segmenter", False):
+        driver.AIOKafkaConsumerThread._fetch_wait_ms = milliseconds  # type: ignore[attr-defined]
+        return
+
+    def create(self: Any, transport: Any) -> Any:
+        consumer = original(self, transport)
+        consumer._fetch_max_wait_ms = getattr(driver.AIOKafkaConsumerThread, "_fetch_wait_ms", milliseconds)
+        return consumer
+
+    create._segmenter = True  # type: ignore[attr-defined]
+    driver.AIOKafkaConsumerThread._fetch_wait_ms = milliseconds  # type: ignore[attr-defined]
+    driver.AIOKafkaConsumerThread._create_worker_consumer = create
+
+
+def patch_end_offsets(timeout_ms: int = 3000) -> None:
+    """Read true end offsets from fetch high watermarks (see module docstring)."""
+    import aiokafka
+    from faust.transport.drivers import aiokafka as driver
+
+    original = driver.AIOKafkaConsumerThread._highwaters
+    if getattr(original, "_segmenter", False):
+        return
+
+    async def highwaters(self: Any, partitions: Any) -> Any:
+        ends = dict(await original(self, partitions))
+        probe = [tp for tp, end in ends.items() if end]
+        if not probe or self.consumer.in_transaction:
+            return ends
+        main = self._ensure_consumer()
+        reader = aiokafka.AIOKafkaConsumer(
+            bootstrap_servers=main._client._bootstrap_servers, enable_auto_commit=False, fetch_max_wait_ms=10,
+            security_protocol=main._client._security_protocol, ssl_context=main._client._ssl_context,
+            sasl_mechanism=main._client._sasl_mechanism, sasl_plain_username=main._client._sasl_plain_username,
+            sasl_plain_password=main._client._sasl_plain_password,
+        )
+        await reader.start()
+        try:
+            reader.assign(list(probe))
+            for tp in probe:
+                reader.seek(tp, ends[tp] - 1)
+            pending = set(probe)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout_ms / 1000
+            while pending and loop.time() < deadline:
+                await reader.getmany(*pending, timeout_ms=100)
+                for tp in list(pending):
+                    high = reader.highwater(tp)
+                    if high is not None:
+                        ends[tp] = max(ends[tp], high)
+                        pending.discard(tp)
+            if pending:
+                _LOG.warning("could not read the end offset of %s; recovery may stop early", pending)
+        finally:
+            await reader.stop()
+        return ends
+
+    highwaters._segmenter = True  # type: ignore[attr-defined]
+    driver.AIOKafkaConsumerThread._highwaters = highwaters
+
+
+class _PartitionEvent:
+    """Stands in for Faust's current event: table writes go to `partition`."""
+
+    __slots__ = ("message", "__weakref__")
+
+    def __init__(self, topic: str, partition: int) -> None:
+        self.message = _Meta(topic, partition)
+
+
+class _Meta:
+    __slots__ = ("topic", "partition")
+
+    def __init__(self, topic: str, partition: int) -> None:
+        self.topic = topic
+        self.partition = partition
+
+
+_KEEP: dict[tuple[str, int], _PartitionEvent] = {}
+
+
+def write_to_partition(topic: str, partition: int) -> None:
+    """Make the next table writes go to `partition` of the table's changelog."""
+    from faust.streams import _current_event
+
+    stand_in = _KEEP.get((topic, partition))
+    if stand_in is None:
+        stand_in = _KEEP[(topic, partition)] = _PartitionEvent(topic, partition)
+    _current_event.set(weakref.ref(stand_in))  # type: ignore[arg-type]
+
+
+def quiet_logging(level: int = logging.WARNING) -> None:
+    logging.getLogger().setLevel(level)
+    for name in ("faust.transport.producer", "aiokafka.consumer.group_coordinator", "aiokafka.consumer.fetcher"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def held_partitions(app: Any, topic: str) -> set[int]:
+    return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}

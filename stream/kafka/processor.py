@@ -1,0 +1,231 @@
+"""One batch of input messages -> state changes, change events, forwards and dead letters.
+
+Kept free of Faust so the routing rules can be tested directly:
+  * an event is processed on the partition of its routing key (the customer id, or
+    for anonymous-only events the anonymous id); a message keyed otherwise is
+    forwarded to the repartition topic keyed by that id;
+  * `identify` first visits the anonymous id's partition, where the visitor's history
+    and the alias live, then travels on to the customer's partition with the history;
+  * an anonymous-only event of an identified visitor is forwarded to the customer;
+  * a message that cannot be used goes to the dead-letter topic with its original
+    bytes, source topic/partition/offset and the reason.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from rules import BadEvent, Change, Engine, parse_event
+from rules.evaluate.events import Event
+from stream.kafka import envelope
+from stream.kafka import messages as m
+from stream.kafka.messages import Message, Output
+from rules.evaluate.state import CustomerState
+from stream.kafka.statestore import ALIAS_PREFIX, TableAliases, TableStates
+from stream.kafka.timers import TimerIndex
+
+
+@dataclass
+class Topics:
+    changes: str
+    dlq: str
+    repartition: str
+
+
+@dataclass
+class BatchStats:
+    processed: int = 0
+    forwarded: int = 0
+    dead_letters: int = 0
+    duplicates: int = 0
+    changes: int = 0
+    by_topic: dict[tuple[str, str], int] = field(default_factory=dict)  # (topic, outcome) -> n
+
+
+class Processor:
+    def __init__(self, engine: Engine, states: TableStates, aliases: TableAliases, timers: TimerIndex,
+                 output: Output, topics: Topics, max_event_bytes: int = 64 * 1024,
+                 on_change: Callable[[Change, int], None] | None = None) -> None:
+        self.engine = engine
+        self.states = states
+        self.aliases = aliases
+        self.timers = timers
+        self.output = output
+        self.topics = topics
+        self.max_event_bytes = max_event_bytes
+        self.on_change = on_change
+        self.partition_of: dict[str, int] = {}  # keys written this round -> table partition
+        self.round = 0
+
+    def begin_round(self) -> None:
+        """Everything sent in earlier rounds is flushed: their outbox entries can go."""
+        self.round = time.time_ns()
+        self.partition_of.clear()
+
+    # -- input --------------------------------------------------------------------
+    def process(self, batch: list[Message], stats: BatchStats) -> None:
+        for message in batch:
+            outcome = self._one(message, stats)
+            key = (message.topic, outcome)
+            stats.by_topic[key] = stats.by_topic.get(key, 0) + 1
+
+    def _one(self, message: Message, stats: BatchStats) -> str:
+        kind = message.headers.get(m.KIND, b"event")
+        raw, visitor = (envelope.unpack(message.value) if kind == b"visitor" else (message.value, None))
+        try:
+            if len(raw) > self.max_event_bytes:
+                raise BadEvent(f"payload of {len(raw)} bytes is above the limit of {self.max_event_bytes}")
+            event = parse_event(raw, self.max_event_bytes)
+        except BadEvent as exc:
+            self._dead_letter(message, str(exc))
+            stats.dead_letters += 1
+            return "dead_letter"
+        self.timers.observe(message.partition, event.ts)
+        customer = message.headers.get(m.CUSTOMER)
+        if customer is not None:
+            event.customer_id = customer.decode()
+        if kind == b"visitor":  # identify back on the customer's partition, with the history
+            outcome = self._apply(event, message, stats, visitor or CustomerState())
+            self._release(event.customer_id or "", message, stats)
+            return outcome
+        if kind == b"detach":  # identify on the visitor's partition: hand the history over
+            anonymous = event.anonymous_id or ""
+            visitor = self.engine.detach_visitor(anonymous, event.customer_id or "")
+            self._note(f"anon:{anonymous}", message.partition)
+            self._note(ALIAS_PREFIX + anonymous, message.partition)
+            self._forward(event.customer_id or "", envelope.pack(message.value, visitor), {m.KIND: b"visitor"})
+            stats.forwarded += 1
+            return "forwarded"
+        routing = event.customer_id or event.anonymous_id or ""
+        if message.key is None or message.key.decode(errors="replace") != routing:
+            self._forward(routing, message.value, {m.KIND: b"event"})
+            stats.forwarded += 1
+            return "forwarded"
+        if event.customer_id is None:
+            owner = self.aliases.get(routing)
+            if owner is not None:
+                self._forward(owner, message.value, {m.KIND: b"event", m.CUSTOMER: owner.encode()})
+                stats.forwarded += 1
+                return "forwarded"
+        return self._local(event, message, stats)
+
+    def _local(self, event: Event, message: Message, stats: BatchStats) -> str:
+        """An event on its customer's partition: apply it, or hold it behind an identify."""
+        if event.customer_id is not None:
+            state = self.states.get(event.customer_id)
+            if state is not None and state.held is not None:
+                if event.event_id not in state.seen:
+                    state.held.append(message.value)
+                    self.states[event.customer_id] = state
+                    self._note(event.customer_id, message.partition)
+                return "held"
+            if event.type == "identify":
+                return self._start_identify(event, message, stats, state)
+        return self._apply(event, message, stats, None)
+
+    def _start_identify(self, event: Event, message: Message, stats: BatchStats, state: CustomerState | None) -> str:
+        """Hold the customer's later events until the visitor's history has arrived, so
+        they are applied after the merge, in the order they came."""
+        if state is not None and event.event_id in state.seen:
+            stats.duplicates += 1
+            return "duplicate"
+        state = state or CustomerState()
+        state.held = []
+        key = event.customer_id or ""
+        self.states[key] = state
+        self._note(key, message.partition)
+        self._forward(event.anonymous_id or "", message.value, {m.KIND: b"detach"})
+        stats.forwarded += 1
+        return "forwarded"
+
+    def _release(self, key: str, message: Message, stats: BatchStats) -> None:
+        state = self.states.get(key)
+        if state is None or state.held is None:
+            return
+        held, state.held = state.held, None
+        self.states[key] = state
+        for raw in held:
+            replayed = Message(message.topic, message.partition, message.offset, key.encode(), raw, {},
+                               message.timestamp_ms)
+            self._one(replayed, stats)
+
+    def _apply(self, event: Event, message: Message, stats: BatchStats, visitor: object) -> str:
+        engine = self.engine
+        before = engine.duplicates
+        changes = engine.apply(event, visitor=visitor)  # type: ignore[arg-type]
+        if engine.duplicates != before:
+            stats.duplicates += 1
+            return "duplicate"
+        key = engine.key_of(event)
+        self._note(key, message.partition)
+        stats.processed += 1
+        if changes:
+            self._publish(key, changes, stats, message.timestamp_ms)
+        state = self.states.get(key)
+        if state is not None:
+            self.timers.schedule(key, message.partition, state.wake)
+        return "applied"
+
+    # -- time ---------------------------------------------------------------------
+    def fire(self, now: int, stats: BatchStats) -> int:
+        """Fire every time-based flip due at or before `now` (wall clock, ms)."""
+        fired = 0
+        for key, partition, instant, horizon in self.timers.pop_due(now):
+            waiting = self.states.get(key)
+            if waiting is not None and waiting.held is not None:
+                # its events wait for an identify in flight: flips must not overtake them
+                self.timers.schedule(key, partition, instant)
+                continue
+            changes = self.engine.advance(key, horizon)
+            fired += 1
+            self._note(key, partition)
+            if changes:
+                self._publish(key, changes, stats, 0)
+            state = self.states.get(key)
+            if state is not None:
+                self.timers.schedule(key, partition, state.wake)
+        return fired
+
+    # -- output -------------------------------------------------------------------
+    def _publish(self, key: str, changes: list[Change], stats: BatchStats, appended_ms: int) -> None:
+        state = self.states.get(key)
+        assert state is not None
+        outbox = [entry for entry in state.outbox if entry[0] >= self.round]
+        encoded = key.encode()
+        for change in changes:
+            value = change.to_json()
+            outbox.append((self.round, value))
+            self.output.send(self.topics.changes, encoded, value)
+            stats.changes += 1
+            if self.on_change is not None:
+                self.on_change(change, appended_ms)
+        state.outbox = outbox
+        self.states[key] = state
+
+    def republish(self, key: str) -> int:
+        """After recovery: send again whatever a state still holds in its outbox."""
+        state = self.states.get(key)
+        if state is None or not state.outbox:
+            return 0
+        for _, value in state.outbox:
+            self.output.send(self.topics.changes, key.encode(), value)
+        return len(state.outbox)
+
+    def _note(self, key: str, partition: int) -> None:
+        self.partition_of[key] = partition
+        state = self.states.get(key) if not key.startswith(ALIAS_PREFIX) else None
+        if state is not None and state.partition != partition:
+            state.partition = partition
+            self.states[key] = state
+
+    def _forward(self, key: str, value: bytes, headers: dict[str, bytes]) -> None:
+        self.output.send(self.topics.repartition, key.encode(), value, headers)
+
+    def _dead_letter(self, message: Message, reason: str) -> None:
+        self.output.send(self.topics.dlq, message.key, message.value, {
+            m.REASON: reason.encode(),
+            m.SOURCE_TOPIC: message.topic.encode(),
+            m.SOURCE_PARTITION: str(message.partition).encode(),
+            m.SOURCE_OFFSET: str(message.offset).encode(),
+        })

@@ -1,0 +1,92 @@
+"""Worker settings from flags and `SEGMENTER_*` environment variables (flags win)."""
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+
+@dataclass
+class Settings:
+    brokers: list[str] = field(default_factory=lambda: ["kafka://127.0.0.1:9092"])
+    segments: Path = Path("segments")
+    topics: list[str] = field(default_factory=lambda: ["orders", "behavior", "customers"])
+    changes_topic: str = "segment-changes"
+    dlq_topic: str = "segmenter-dlq"
+    repartition_topic: str = "segmenter-repartition"
+    partitions: int = 4
+    app_id: str = "segmenter"
+    data_dir: Path = Path("data")
+    store: str = "rocksdb://"
+    web_port: int = 6066
+    web_host: str = "0.0.0.0"
+    batch_size: int = 2000
+    batch_wait: float = 0.005  # seconds a batch waits to fill
+    fetch_wait_ms: int = 10
+    producer_linger: float = 0.005
+    max_event_bytes: int = 64 * 1024
+    security_protocol: str = "PLAINTEXT"  # PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL
+    sasl_mechanism: str = ""  # PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+    sasl_username: str = ""
+    sasl_password: str = ""
+    ssl_cafile: str = ""
+    ssl_certfile: str = ""
+    ssl_keyfile: str = ""
+    api_token: str = ""
+    replication: int = 1  # replication factor of topics the worker creates
+    session_timeout: float = 6.0  # seconds; short timeouts make group joins fast
+    rebalance_timeout: float = 3.0
+
+
+LISTS = {"brokers", "topics"}
+HELP = {
+    "brokers": "Kafka bootstrap servers, kafka://host:port (repeat or comma-separate)",
+    "segments": "definitions file or folder",
+    "topics": "input topics (comma-separated or repeated)",
+    "partitions": "partitions of the input, repartition and table topics (created if missing)",
+    "data_dir": "where the rocksdb table store lives",
+    "store": "table store: rocksdb:// (default) or memory://",
+    "web_port": "HTTP port for /customers, /segments, /metrics, /health",
+    "security_protocol": "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL",
+    "api_token": "bearer token required by the HTTP API (empty: none)",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    for item in fields(Settings):
+        flag = "--" + item.name.replace("_", "-")
+        env = "SEGMENTER_" + item.name.upper()
+        if item.name == "brokers":
+            flag = "--broker"
+        help_text = HELP.get(item.name, item.name.replace("_", " "))
+        parser.add_argument(flag, dest=item.name, action="append" if item.name in LISTS else "store",
+                            default=None, help=f"{help_text} [env {env}]")
+
+
+def _convert(name: str, raw: object, default: object) -> object:
+    if name in LISTS:
+        values = raw if isinstance(raw, list) else [raw]
+        return [part.strip() for value in values for part in str(value).split(",") if part.strip()]
+    if isinstance(default, bool):
+        return str(raw).lower() in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        return int(str(raw))
+    if isinstance(default, float):
+        return float(str(raw))
+    if isinstance(default, Path):
+        return Path(str(raw))
+    return str(raw)
+
+
+def from_arguments(args: argparse.Namespace | None = None, environ: dict[str, str] | None = None) -> Settings:
+    environ = dict(os.environ) if environ is None else environ
+    settings = Settings()
+    for item in fields(Settings):
+        raw = getattr(args, item.name, None) if args is not None else None
+        if raw is None:
+            raw = environ.get("SEGMENTER_" + item.name.upper())
+        if raw is not None:
+            setattr(settings, item.name, _convert(item.name, raw, getattr(settings, item.name)))
+    settings.brokers = [b if "://" in b else f"kafka://{b}" for b in settings.brokers]
+    return settings

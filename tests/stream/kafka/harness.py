@@ -1,0 +1,125 @@
+"""Helpers for tests against the real embedded broker: worker processes, produce, read to the end."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+class WorkerProcess:
+    """`segmenter worker` in a subprocess; `wait_ready()` waits for its ready line."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self.lines: list[str] = []
+        self._ready = threading.Event()
+        self._ready_count = 0
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "stream.cli", "worker"], cwd=REPO, env={**os.environ, **env},
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        with self.log.open("a") as out:
+            for line in self.process.stderr:
+                out.write(line)
+                out.flush()
+                self.lines.append(line)
+                if "segmenter worker ready" in line:
+                    self._ready_count += 1
+                    self._ready.set()
+
+    def wait_ready(self, timeout: float = 60.0, count: int = 1) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._ready_count >= count:
+                return
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.process.returncode}:\n{''.join(self.lines[-30:])}")
+            time.sleep(0.05)
+        raise TimeoutError(f"worker not ready after {timeout}s:\n{''.join(self.lines[-30:])}")
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self, timeout: float = 15.0) -> int:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        return self.process.returncode
+
+
+def worker_env(bootstrap: str, segments: Path, data_dir: Path, app_id: str, **extra: str) -> dict[str, str]:
+    env = {
+        "SEGMENTER_BROKERS": f"kafka://{bootstrap}",
+        "SEGMENTER_SEGMENTS": str(segments),
+        "SEGMENTER_STORE": "memory://",
+        "SEGMENTER_DATA_DIR": str(data_dir),
+        "SEGMENTER_APP_ID": app_id,
+        "SEGMENTER_WEB_PORT": "0",
+        "SEGMENTER_PARTITIONS": "4",
+    }
+    env.update({f"SEGMENTER_{k.upper()}": v for k, v in extra.items()})
+    return env
+
+
+async def produce(bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, bytes]]) -> int:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await producer.start()
+    count = 0
+    try:
+        pending = []
+        for key, value in messages:
+            pending.append(await producer.send(topic, value=value, key=key))
+            count += 1
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return count
+
+
+async def read_all(bootstrap: str, topic: str, idle: float = 3.0, timeout: float = 120.0,
+                   expect: int | None = None) -> list[tuple[bytes | None, bytes, dict[str, bytes]]]:
+    """Every message of `topic`, reading until nothing new arrives for `idle` seconds
+    (or `expect` messages were read). Offsets are walked, not trusted."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                auto_offset_reset="earliest", fetch_max_wait_ms=50)
+    await consumer.start()
+    found: list[tuple[bytes | None, bytes, dict[str, bytes]]] = []
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
+        await consumer.seek_to_beginning()
+        deadline = time.monotonic() + timeout
+        last_new = time.monotonic()
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                for record in records:
+                    found.append((record.key, record.value, dict(record.headers or ())))
+            if batch:
+                last_new = time.monotonic()
+            if expect is not None and len(found) >= expect:
+                break
+            if time.monotonic() - last_new > idle:
+                break
+    finally:
+        await consumer.stop()
+    return found

@@ -1,0 +1,71 @@
+"""An in-memory stand-in for the broker around `Processor`: partitions are FIFO queues,
+the repartition topic feeds back into them, other topics are collected."""
+from __future__ import annotations
+
+from collections import deque
+
+from aiokafka.partitioner import murmur2
+
+from rules import Engine
+from rules.language.model import Definitions
+from stream.kafka.messages import Message
+from stream.kafka.processor import BatchStats, Processor, Topics
+from stream.kafka.statestore import TableAliases, TableStates
+from stream.kafka.timers import TimerIndex
+
+TOPICS = Topics("segment-changes", "segmenter-dlq", "segmenter-repartition")
+
+
+def partition_of(key: bytes | None, partitions: int) -> int:
+    return (murmur2(key) & 0x7FFFFFFF) % partitions if key is not None else 0
+
+
+class MemoryBus:
+    def __init__(self, definitions: Definitions, partitions: int = 4) -> None:
+        self.partitions = partitions
+        self.queues: list[deque[Message]] = [deque() for _ in range(partitions)]
+        self.offsets = [0] * partitions
+        self.sent: dict[str, list[tuple[bytes | None, bytes, dict[str, bytes]]]] = {}
+        self.table: dict[str, bytes] = {}
+        self.states = TableStates(self.table)
+        self.aliases = TableAliases(self.table)
+        self.engine = Engine(definitions, self.states, self.aliases)
+        self.timers = TimerIndex()
+        self.processor = Processor(self.engine, self.states, self.aliases, self.timers, self, TOPICS)
+        self.stats = BatchStats()
+
+    def send(self, topic: str, key: bytes | None, value: bytes, headers: dict[str, bytes] | None = None) -> None:
+        if topic == TOPICS.repartition:
+            self.put(topic, key, value, headers or {})
+        else:
+            self.sent.setdefault(topic, []).append((key, value, dict(headers or {})))
+
+    def put(self, topic: str, key: bytes | None, value: bytes, headers: dict[str, bytes] | None = None) -> None:
+        partition = partition_of(key, self.partitions)
+        self.queues[partition].append(Message(topic, partition, self.offsets[partition], key, value, headers or {}))
+        self.offsets[partition] += 1
+
+    def run(self, batch: int = 50) -> None:
+        """Process until every queue is empty, a batch per partition in turn."""
+        while any(self.queues):
+            for queue in self.queues:
+                if queue:
+                    taken = [queue.popleft() for _ in range(min(batch, len(queue)))]
+                    self.processor.begin_round()
+                    self.processor.process(taken, self.stats)
+                    self.states.flush(self._write)
+                    self.aliases.flush(self._write)
+
+    def fire(self, now: int, idle: bool = True) -> None:
+        """Fire due flips; `idle` means all input is processed, so flips follow `now`."""
+        if idle:
+            self.timers.mark_idle()
+        self.processor.begin_round()
+        self.processor.fire(now, self.stats)
+        self.states.flush(self._write)
+
+    def _write(self, key: str, value: bytes | None) -> None:
+        if value is None:
+            self.table.pop(key, None)
+        else:
+            self.table[key] = value
