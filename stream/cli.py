@@ -5,12 +5,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from stream.commands import replay_command, validate_command, worker_command
+from stream.commands import demo_command, replay_command, validate_command, worker_command
 
 COMMANDS = {
     "validate": validate_command,
     "replay": replay_command,
     "worker": worker_command,
+    "demo": demo_command,
 }
 
 

@@ -1,0 +1,133 @@
+"""`segmenter demo`: embedded broker, worker, simulated shop and a live view, on one machine."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from rules import DefinitionError, load_definitions
+from stream.broker import EmbeddedBroker
+from stream.demo.process import WorkerProcess
+from stream.demo.traffic import history, play_live, send_history
+from stream.demo.view import DemoView
+from stream.kafka.topics import ensure_topics, worker_topics
+from stream.settings import Settings
+
+HELP = "run everything on this machine: embedded broker, worker, simulated shop, live changes and sizes"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rate", type=float, default=150.0, help="live events per second (default 150)")
+    parser.add_argument("--customers", type=int, default=1500, help="customers in the backfilled history")
+    parser.add_argument("--days", type=int, default=60, help="days of history to backfill")
+    parser.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: until Ctrl-C)")
+    parser.add_argument("--plain", action="store_true", help="print a status line every few seconds instead of the live view")
+
+
+def run(args: argparse.Namespace) -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="segmenter-demo-"))
+    segments = workdir / "segments"
+    segments.mkdir()
+    shutil.copy(EXAMPLES / "segments" / "shop.yaml", segments / "shop.yaml")
+    shutil.copy(EXAMPLES / "live" / "live.yaml", segments / "live.yaml")
+    try:
+        definitions = load_definitions(segments)
+    except DefinitionError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    view = DemoView({name: seg.description for name, seg in definitions.segments.items()})
+    broker = EmbeddedBroker(log_path=workdir / "broker.log")
+    worker: WorkerProcess | None = None
+    try:
+        print("starting the embedded broker ...", file=sys.stderr)
+        broker.start()
+        view.broker = broker.bootstrap
+        settings = Settings(brokers=[broker.url], segments=segments, store="memory://", data_dir=workdir / "data")
+        asyncio.run(ensure_topics(settings, worker_topics(settings)))
+        print("starting the worker (joins its consumer group in a few seconds) ...", file=sys.stderr)
+        worker = WorkerProcess(settings, workdir / "worker.log")
+        asyncio.run(_main(args, view, broker, worker))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if worker is not None:
+            worker.stop()
+        broker.stop()
+        print(f"\nstopped. {view.summary_line()}\nlogs: {workdir}", file=sys.stderr)
+    return 0
+
+
+async def _main(args: argparse.Namespace, view: DemoView, broker: EmbeddedBroker, worker: WorkerProcess) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=5)
+    consumer = AIOKafkaConsumer("segment-changes", "segmenter-dlq", bootstrap_servers=broker.bootstrap,
+                                auto_offset_reset="earliest", enable_auto_commit=False, fetch_max_wait_ms=20)
+    await producer.start()
+    await consumer.start()
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        tasks.append(asyncio.create_task(_read_changes(consumer, view)))
+        tasks.append(asyncio.create_task(_traffic(args, view, producer, worker)))
+        await _show(args, view, worker)
+    finally:
+        for task in tasks:
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.gather(*tasks, return_exceptions=True)
+        await producer.stop()
+        await consumer.stop()
+
+
+async def _traffic(args: argparse.Namespace, view: DemoView, producer: AIOKafkaProducer, worker: WorkerProcess) -> None:
+    view.phase = "waiting for the worker"
+    await asyncio.to_thread(worker.wait_ready, 120.0)
+    view.phase = f"backfilling {args.days} days of history"
+    events = await asyncio.to_thread(history, args.customers, args.days)
+
+    def sent(count: int) -> None:
+        view.produced += count
+
+    await send_history(producer, events, sent)
+    view.phase = "live traffic"
+    await play_live(producer, args.rate, sent)
+
+
+async def _read_changes(consumer: AIOKafkaConsumer, view: DemoView) -> None:
+    while True:
+        batch = await consumer.getmany(timeout_ms=200)
+        for partition, records in batch.items():
+            for record in records:
+                if partition.topic == "segmenter-dlq":
+                    view.dead_letters += 1
+                else:
+                    view.on_change(record.value)
+
+
+async def _show(args: argparse.Namespace, view: DemoView, worker: WorkerProcess) -> None:
+    deadline = time.monotonic() + args.duration if args.duration else None
+    plain = args.plain or not sys.stdout.isatty()
+
+    def finished() -> bool:
+        if worker.exited():
+            raise RuntimeError(f"the worker stopped unexpectedly; see {worker.log}")
+        return deadline is not None and time.monotonic() >= deadline
+
+    if plain:
+        while not finished():
+            await asyncio.sleep(3.0)
+            view.tick()
+            print(view.summary_line(), flush=True)
+        return
+    from rich.live import Live
+
+    with Live(view.render(), refresh_per_second=4, screen=False) as live:
+        while not finished():
+            await asyncio.sleep(0.25)
+            live.update(view.render())

@@ -1,0 +1,1 @@
+"""`segmenter demo`: the whole system on one machine, with a live view."""
