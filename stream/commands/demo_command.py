@@ -27,7 +27,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=150.0, help="live events per second (default 150)")
     parser.add_argument("--customers", type=int, default=1500, help="customers in the backfilled history")
-    parser.add_argument("--days", type=int, default=60, help="days of history to backfill")
+    parser.add_argument("--days", type=int, default=240, help="days of history to backfill")
     parser.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: until Ctrl-C)")
     parser.add_argument("--plain", action="store_true", help="print a status line every few seconds instead of the live view")
 
