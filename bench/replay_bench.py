@@ -23,6 +23,7 @@ import orjson
 from examples.traffic import TrafficConfig, write_jsonl
 from rules import Engine, load_definitions
 from stream.eventfile import load_events
+from stream.gcpause import collector_paused
 from stream.replay import replay
 
 SEGMENTS = Path(__file__).parents[1] / "examples" / "segments"
@@ -44,16 +45,18 @@ def bare_loop(path: Path) -> float:
 
 
 def full_replay(path: Path) -> tuple[float, Engine, int]:
+    """What `segmenter replay` does, minus writing output files."""
     started = time.perf_counter()
-    loaded = load_events(path)
-    engine = Engine(load_definitions(SEGMENTS))
     changes = 0
 
     def count(_: object) -> None:
         nonlocal changes
         changes += 1
 
-    replay(engine, loaded.events, count)
+    with collector_paused():
+        loaded = load_events(path)
+        engine = Engine(load_definitions(SEGMENTS))
+        replay(engine, loaded.events, count)
     return time.perf_counter() - started, engine, changes
 
 

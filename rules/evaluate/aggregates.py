@@ -165,6 +165,41 @@ def add(spec: AggregateSpec, slots: dict[str, Slot], ts: int, event_id: str, val
     slots[spec.key] = buckets
 
 
+Update = Callable[[dict[str, Slot], int, str, dict[str, object], int], None]
+
+
+def make_update(spec: AggregateSpec, where: Callable[[object], object] | None) -> Update:
+    """A specialised `add` for one aggregate: filter, extract values, fold in.
+
+    Built once per definitions version; the common shapes (unwindowed counts and sums
+    without a filter) avoid every lookup the general path makes.
+    """
+    key, path, kind = spec.key, spec.path, spec.kind
+    _, add_one, _, _ = KINDS[kind]
+    if spec.within is None and where is None and kind == "count":
+        def count(slots: dict[str, Slot], ts: int, event_id: str, props: dict[str, object], now: int) -> None:
+            slots[key] = slots.get(key, 0) + 1  # type: ignore[operator]
+        return count
+    if spec.within is None and where is None and kind == "sum" and len(path) == 1:
+        name = path[0]
+
+        def total(slots: dict[str, Slot], ts: int, event_id: str, props: dict[str, object], now: int) -> None:
+            value = props.get(name)
+            if type(value) is int or type(value) is float:
+                slots[key] = slots.get(key, 0) + value  # type: ignore[operator]
+            elif value is not None:
+                slots[key] = add_one(slots.get(key, 0), ts, event_id, values_at(props, path))
+
+        return total
+
+    def general(slots: dict[str, Slot], ts: int, event_id: str, props: dict[str, object], now: int) -> None:
+        if where is not None and where(props) is not True:
+            return
+        add(spec, slots, ts, event_id, values_at(props, path) if path else [], now)
+
+    return general
+
+
 def value(spec: AggregateSpec, slots: dict[str, Slot], now: int) -> object:
     """The aggregate's value as of `now`."""
     empty, _, merge, finish = KINDS[spec.kind]

@@ -16,7 +16,7 @@ from rules.evaluate.explain import Explainer
 from rules.evaluate.holdout import in_holdout
 from rules.evaluate.codegen import Fallback
 from rules.evaluate.program import CompiledSegment, Program, compile_program
-from rules.evaluate.state import CustomerState
+from rules.evaluate.state import RECENT_EVENT_IDS, CustomerState
 from rules.language.model import Definitions
 from rules.timeutil import timestamp_or_none
 
@@ -34,6 +34,10 @@ class _Members:
 
     def get(self, segment: str, default: bool = False) -> bool:
         return bool(self.seqs.get(segment, 0) & 1)
+
+
+def _enter_last(change: Change) -> bool:
+    return change.change == "enter"
 
 
 class Engine:
@@ -83,18 +87,19 @@ class Engine:
             changes = []
         else:
             changes = self._catch_up(key, state, now, inclusive=False)
-        state.remember(event.event_id)
+        seen = state.seen
+        seen[event.event_id] = None
+        if len(seen) > RECENT_EVENT_IDS:
+            del seen[next(iter(seen))]
         program = self.program
         kind = event.type
         if kind in ("customer_created", "customer_updated"):
             self._profile(state, event)
-        for updater in program.updaters.get(kind, ()):
-            properties = event.properties
-            if updater.where is not None and updater.where(properties) is not True:
-                continue
-            spec = updater.spec
-            values = aggregates.values_at(properties, spec.path) if spec.path else []
-            aggregates.add(spec, state.slots, event.ts, event.event_id, values, now)
+        updates = program.update_functions.get(kind)
+        if updates:
+            slots, ts, event_id, properties = state.slots, event.ts, event.event_id, event.properties
+            for update in updates:
+                update(slots, ts, event_id, properties, now)
         if anonymous:
             self.states[key] = state
             return changes
@@ -169,48 +174,47 @@ class Engine:
                   targets: tuple[int, ...]) -> list[Change]:
         program = self.program
         seqs, flips, slots, profile = state.seqs, state.flips, state.slots, state.profile
-        ctx: Context | None = None  # built only for time-based flips or a fallback
-        exits: list[Change] = []
-        enters: list[Change] = []
-        segments = program.segments
+        ctx: Context | None = None  # built only for a fallback to the closures
+        changes: list[Change] = []
+        rows = program.rows
         for index in targets:
-            segment = segments[index]
-            name = segment.name
+            name, when, exit_when, levels, fast_flip, slow_flip, holdout, segment = rows[index]
             seq = seqs.get(name, 0)
             member = seq & 1
             try:
-                if segment.earlier_levels:
-                    wanted = segment.fast_when(slots, profile, now, seqs) and not any(  # type: ignore[misc]
-                        seqs.get(level, 0) & 1 for level in segment.earlier_levels)
-                elif member and segment.fast_exit is not None:
-                    wanted = not segment.fast_exit(slots, profile, now, seqs)
+                if levels:
+                    wanted = when(slots, profile, now, seqs) and not any(  # type: ignore[operator]
+                        seqs.get(level, 0) & 1 for level in levels)  # type: ignore[attr-defined]
+                elif member and exit_when is not None:
+                    wanted = not exit_when(slots, profile, now, seqs)  # type: ignore[operator]
                 else:
-                    wanted = segment.fast_when(slots, profile, now, seqs)  # type: ignore[misc]
+                    wanted = when(slots, profile, now, seqs)  # type: ignore[operator]
             except Fallback:
                 ctx = ctx or Context(slots, profile, now, _Members(seqs))  # type: ignore[arg-type]
-                wanted = self._decide(segment, ctx, bool(member), seqs)
+                wanted = self._decide(segment, ctx, bool(member), seqs)  # type: ignore[arg-type]
             if wanted != bool(member):
-                seqs[name] = seq + 1
-                change = Change(key, name, "enter" if wanted else "exit", seq + 1, at, cause,
-                                in_holdout(key, name, segment.holdout), program.version)
-                (enters if wanted else exits).append(change)
-            if segment.next_flip is not None:
+                seqs[name] = seq + 1  # type: ignore[index]
+                changes.append(Change(key, name, "enter" if wanted else "exit", seq + 1, at, cause,  # type: ignore[arg-type]
+                                      in_holdout(key, name, holdout), program.version))  # type: ignore[arg-type]
+            if slow_flip is not None:
                 try:
-                    if segment.fast_flip is None:
+                    if fast_flip is None:
                         raise Fallback
-                    flip = segment.fast_flip(slots, profile, now, seqs)
+                    flip = fast_flip(slots, profile, now, seqs)  # type: ignore[operator]
                 except Fallback:
                     ctx = ctx or Context(slots, profile, now, _Members(seqs))  # type: ignore[arg-type]
                     ctx.cache.clear()
-                    flip = segment.next_flip(ctx)
+                    flip = slow_flip(ctx)  # type: ignore[operator]
                 if flip is None:
-                    flips.pop(name, None)
+                    flips.pop(name, None)  # type: ignore[arg-type]
                 else:
-                    flips[name] = flip
+                    flips[name] = flip  # type: ignore[index]
         state.wake = min(flips.values()) if flips else None
         state.version = program.version
         state.clock = now
-        return exits + enters if exits and enters else exits or enters
+        if len(changes) > 1:  # within one evaluation, exits come before enters
+            changes.sort(key=_enter_last)
+        return changes
 
     @staticmethod
     def _decide(segment: CompiledSegment, ctx: Context, member: bool, seqs: dict[str, int]) -> bool:

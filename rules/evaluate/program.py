@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from rules.evaluate import aggregates
 from rules.evaluate.aggregates import AggregateSpec
 from rules.evaluate.analysis import Dependencies, dependencies
 from rules.evaluate.codegen import Condition, NextFlipFast, compile_condition, compile_next_flip
@@ -41,6 +42,7 @@ class CompiledSegment:
 class Updater:
     spec: AggregateSpec
     where: Fn | None
+    update: aggregates.Update
 
 
 @dataclass
@@ -53,6 +55,9 @@ class Program:
     specs: dict[str, AggregateSpec]
     by_name: dict[str, CompiledSegment] = field(default_factory=dict)
     compiler: Compiler | None = None
+    update_functions: dict[str, tuple[aggregates.Update, ...]] = field(default_factory=dict)
+    # per segment, what the engine's inner loop reads, unpacked in one step
+    rows: list[tuple[object, ...]] = field(default_factory=list)
 
     def all_segments(self) -> tuple[int, ...]:
         return tuple(range(len(self.segments)))
@@ -118,13 +123,19 @@ def compile_program(defs: Definitions) -> Program:
         segment.dependents = tuple(sorted(index[n] for n, r in reads.items() if segment.name in r))
     updaters: dict[str, list[Updater]] = {}
     for spec in compiler.specs.values():
-        updaters.setdefault(spec.event, []).append(Updater(spec, compiler.where.get(spec.key)))
+        where = compiler.where.get(spec.key)
+        updaters.setdefault(spec.event, []).append(Updater(spec, where, aggregates.make_update(spec, where)))
     program = Program(defs.version, compiled, updaters, {}, (), compiler.specs,
                       {s.name: s for s in compiled}, compiler)
     program.affected = {
         event: program.closure({s.index for s in compiled if event in s.dependencies.events})
         for event in updaters
     }
+    program.rows = [
+        (s.name, s.fast_when, s.fast_exit, s.earlier_levels, s.fast_flip, s.next_flip, s.holdout, s)
+        for s in compiled
+    ]
+    program.update_functions = {event: tuple(u.update for u in items) for event, items in updaters.items()}
     program.profile_affected = program.closure({s.index for s in compiled if s.dependencies.profile})
     for event in PROFILE_EVENTS:
         program.affected[event] = tuple(sorted(set(program.affected.get(event, ())) | set(program.profile_affected)))

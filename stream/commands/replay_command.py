@@ -12,6 +12,7 @@ import orjson
 from rules import Change, DefinitionError, Engine, load_definitions
 from rules.timeutil import format_timestamp, parse_timestamp
 from stream.eventfile import load_events
+from stream.gcpause import collector_paused
 from stream.progress import progress_bar
 from stream.replay import replay
 
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
             return 1
     show = args.progress == "always" or (args.progress == "auto" and args.events.stat().st_size > 5_000_000)
     started = time.perf_counter()
-    with progress_bar(show) as bar:
+    with progress_bar(show) as bar, collector_paused():
         reading = bar.task("reading", args.events.stat().st_size)
         loaded = load_events(args.events, on_progress=reading)
         engine = Engine(defs)
