@@ -112,6 +112,10 @@ class Engine:
             targets = program.all_segments()
         else:
             targets = program.affected.get(kind, ())
+            if state.wake is not None and state.wake <= now:
+                # flips due at this very instant are part of this event's evaluation
+                due = {program.by_name[n].index for n, at in state.flips.items() if at <= now and n in program.by_name}
+                targets = program.closure(due | set(targets))
         if targets:
             changes.extend(self._evaluate(key, state, now, event.ts, event.event_id, targets))
         self.states[key] = state

@@ -92,6 +92,8 @@ def _order(defs: Definitions, reads: dict[str, set[str]]) -> list[Segment]:
 
 def compile_program(defs: Definitions) -> Program:
     compiler = Compiler(defs)
+    for trait in defs.traits.values():  # every trait is kept, used by a segment or not
+        dependencies(trait.expr, compiler)
     deps: dict[str, Dependencies] = {}
     reads: dict[str, set[str]] = {}
     for name, segment in defs.segments.items():

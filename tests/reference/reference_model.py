@@ -572,6 +572,21 @@ class Model:
             found |= expr.windows()
         return found
 
+    def used_traits(self) -> set[str]:
+        """Traits that some segment reads, directly or through other traits."""
+        found: set[str] = set()
+
+        def walk(expr: Expr) -> None:
+            if isinstance(expr, TraitRef) and expr.name not in found:
+                found.add(expr.name)
+            for kid in expr.kids():
+                walk(kid)
+
+        for unit in self.units:
+            for expr in unit.exprs():
+                walk(expr)
+        return found
+
     def has_hysteresis(self) -> bool:
         return any(isinstance(u, SegmentDef) and u.exit_when is not None for u in self.units)
 
