@@ -37,6 +37,7 @@ class Settings:
     replication: int = 1  # replication factor of topics the worker creates
     session_timeout: float = 6.0  # seconds; short timeouts make group joins fast
     rebalance_timeout: float = 3.0
+    delivery: str = "batch"  # batch: whole fetches straight to the evaluator; stream: a Faust agent
 
 
 LISTS = {"brokers", "topics"}
@@ -50,6 +51,7 @@ HELP = {
     "web_port": "HTTP port for /customers, /segments, /metrics, /health",
     "security_protocol": "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL",
     "api_token": "bearer token required by the HTTP API (empty: none)",
+    "delivery": "batch (default: each fetch goes straight to the evaluator) or stream (a Faust agent)",
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 import time
 from collections.abc import Iterator, MutableMapping
@@ -20,7 +21,10 @@ from aiokafka.partitioner import murmur2
 
 from rules import Engine
 from rules.language.model import Definitions
+from faust.types import TP
+
 from stream.kafka import faustfixes
+from stream.kafka.batchoutput import BatchOutput
 from stream.kafka.messages import Message
 from stream.kafka.processor import BatchStats, Processor, Topics
 from stream.kafka.statestore import ALIAS_PREFIX, TableAliases, TableStates
@@ -65,19 +69,6 @@ class _StrKeys(MutableMapping[str, bytes]):
         return len(self.table)
 
 
-class _FaustOutput:
-    def __init__(self, app: faust.App, partitions: int) -> None:
-        self.app = app
-        self.partitions = partitions
-        self.topics: dict[str, Any] = {}
-
-    def send(self, topic: str, key: bytes | None, value: bytes, headers: dict[str, bytes] | None = None) -> None:
-        channel = self.topics.get(topic)
-        if channel is None:
-            channel = self.topics[topic] = _raw_topic(self.app, topic, self.partitions)
-        channel.send_soon(key=key, value=value, headers=list((headers or {}).items()) or None)
-
-
 class SegmenterApp:
     """Builds and holds the Faust app for one worker process."""
 
@@ -100,6 +91,7 @@ class SegmenterApp:
             broker_heartbeat_interval=1,
             broker_request_timeout=max(40.0, settings.session_timeout + 5),
             producer_linger=settings.producer_linger,
+            producer_max_batch_size=512 * 1024,
             processing_guarantee="at_least_once",
             consumer_auto_offset_reset="earliest",
             stream_wait_empty=False,
@@ -119,8 +111,9 @@ class SegmenterApp:
         self.states = TableStates(view)
         self.aliases = TableAliases(view)
         self.engine = Engine(definitions, self.states, self.aliases)
-        self.timers = TimerIndex()
-        self.output = _FaustOutput(self.app, n)
+        self.timers = TimerIndex(self._timer_topics())
+        self.output = BatchOutput(n)
+        self.changelog = f"{settings.app_id}-customers-changelog"
         self.processor = Processor(
             self.engine, self.states, self.aliases, self.timers, self.output,
             Topics(settings.changes_topic, settings.dlq_topic, settings.repartition_topic), settings.max_event_bytes,
@@ -128,43 +121,73 @@ class SegmenterApp:
         self.lock = asyncio.Lock()
         self.ready = False
         self.stats = BatchStats()
+        self.round_timing = [0, 0.0, 0.0, 0.0]  # rounds, seconds evaluating, writing state, flushing
         self._wire()
 
     # -- writing state ------------------------------------------------------------------
-    def _flush_states(self) -> int:
+    def _write_states(self) -> int:
+        """Put every changed state in the table's store and queue its changelog record."""
         topic = self.settings.repartition_topic
-        partitions = self.settings.partitions
-        table = self.table
+        store = self.table.data
+        changelog, output = self.changelog, self.output
 
         def write(key: str, value: bytes | None) -> None:
+            raw_key = key.encode()
             partition = self.processor.partition_of.get(key)
             if partition is None:
-                partition = (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
-            faustfixes.write_to_partition(topic, partition)
+                partition = self.output.partition_for(raw_key)
+            faustfixes.write_to_partition(topic, partition)  # the store files it per partition
             if value is None:
-                if table.get(key.encode()) is not None:
-                    del table[key.encode()]
+                if store.get(raw_key) is not None:
+                    del store[raw_key]
             else:
-                table[key.encode()] = value
+                store[raw_key] = value
+            output.send(changelog, raw_key, value, partition=partition)
 
         return self.states.flush(write) + self.aliases.flush(write)
 
     async def _round(self, work: Any) -> None:
+        """One unit of work: evaluate, write state, send everything, and only then return
+        (the caller acks input afterwards; Faust commits acked offsets)."""
         async with self.lock:
+            started = time.perf_counter()
             self.processor.begin_round()
             work()
-            self._flush_states()
-            await self.app.producer.flush()
+            processed = time.perf_counter()
+            self._write_states()
+            written = time.perf_counter()
+            offsets = await self.output.flush(self.app.producer._ensure_producer())
+            for (topic, partition), offset in offsets.items():
+                if topic == self.changelog:
+                    self.table.data.set_persisted_offset(TP(topic, partition), offset)
+            flushed = time.perf_counter()
+            timing = self.round_timing
+            if not timing[0]:
+                self.first_round = started
+            self.last_round = flushed
+            timing[0] += 1
+            timing[1] += processed - started
+            timing[2] += written - processed
+            timing[3] += flushed - written
 
     # -- Faust wiring ----------------------------------------------------------------
     def _wire(self) -> None:
         app, settings = self.app, self.settings
 
-        @app.agent(self.channel, name="segmenter.evaluate")
-        async def evaluate(stream: Any) -> None:
-            async for batch in stream.take_events(settings.batch_size, within=settings.batch_wait):
-                messages = [_message(event) for event in batch]
+        if settings.delivery == "batch":
+            app.topics.add(self.channel)  # subscribe; messages bypass streams (faustfixes)
+
+            async def deliver(batch: list[Any]) -> None:
+                messages = [_raw_message(message) for message in batch]
                 await self._round(lambda: self.processor.process(messages, self.stats))
+
+            faustfixes.deliver_in_batches(app, set(settings.topics) | {settings.repartition_topic}, deliver)
+        else:
+            @app.agent(self.channel, name="segmenter.evaluate")
+            async def evaluate(stream: Any) -> None:
+                async for batch in stream.take_events(settings.batch_size, within=settings.batch_wait):
+                    messages = [_message(event) for event in batch]
+                    await self._round(lambda: self.processor.process(messages, self.stats))
 
         @app.task
         async def fire_timers() -> None:
@@ -175,6 +198,14 @@ class SegmenterApp:
                 if self.ready and upcoming is not None and upcoming <= now:
                     await self._round(lambda: self.processor.fire(now, self.stats))
 
+        if os.environ.get("SEGMENTER_DEBUG_ROUNDS"):
+            @app.timer(5.0)
+            async def report_rounds() -> None:
+                busy = sum(self.round_timing[1:])
+                span = getattr(self, "last_round", 0) - getattr(self, "first_round", 0)
+                print(f"rounds {self.round_timing} busy {busy:.2f}s of {span:.2f}s, "
+                      f"messages {sum(self.stats.by_topic.values())}", file=sys.stderr, flush=True)
+
         @app.on_partitions_revoked.connect
         async def revoked(sender: Any, revoked: Any, **_: Any) -> None:
             self.ready = False
@@ -184,10 +215,14 @@ class SegmenterApp:
         async def recovered() -> None:
             await self._rebuild()
 
+    def _timer_topics(self) -> tuple[str, ...]:
+        return (*self.settings.topics, self.settings.repartition_topic)
+
     async def _rebuild(self) -> None:
         """After (re)assignment: rebuild the timer index and re-send unconfirmed changes."""
         held = faustfixes.held_partitions(self.app, self.settings.repartition_topic)
-        self.timers = self.processor.timers = TimerIndex()
+        self.timers = self.processor.timers = TimerIndex(self._timer_topics())
+        self.timers.assigned(held)
         republished = 0
         from rules.evaluate.state import CustomerState
 
@@ -203,18 +238,23 @@ class SegmenterApp:
                         self.output.send(self.settings.changes_topic, raw_key, value)
                     republished += len(state.outbox)
         if republished:
-            await self.app.producer.flush()
+            await self.output.flush(self.app.producer._ensure_producer())
         self.ready = True
         print(f"segmenter worker ready: partitions {sorted(held)}, {len(self.timers)} timers, "
               f"{republished} changes re-sent", file=sys.stderr, flush=True)
 
 
 def _message(event: Any) -> Message:
-    meta = event.message
+    return _raw_message(event.message, event.key, event.value)
+
+
+def _raw_message(meta: Any, key: Any = None, value: Any = None) -> Message:
+    if value is None:
+        key, value = meta.key, meta.value
     headers = meta.headers
     if headers and not isinstance(headers, dict):
         headers = {k: (v if isinstance(v, bytes) else str(v).encode()) for k, v in headers}
-    return Message(meta.topic, meta.partition, meta.offset, event.key, event.value, dict(headers or {}),
+    return Message(meta.topic, meta.partition, meta.offset, key, value, dict(headers or {}),
                    int((meta.timestamp or 0) * 1000))
 
 

@@ -4,8 +4,11 @@ Rebuilt from the table whenever partitions are assigned (the index belongs to th
 partition, the table is the truth); stale entries are harmless because firing checks
 the customer's current wake-up time.
 
-Flips of a partition fire up to its watermark: the greatest event time it has
-processed, or the wall clock once it has been idle for a moment. Live, event times
+Flips of a partition fire up to its watermark: the smallest, over the topics feeding
+that partition (the inputs and the repartition topic), of the greatest event time
+processed from it, where a topic-partition idle for a moment counts as caught up
+(the wall clock). Watching the repartition topic too keeps flips from overtaking
+forwarded events still in flight. Live, event times
 follow the wall clock closely, so flips fire on time; while a partition works through
 a backlog or a backfill, its flips fire in event time among its events, so a
 customer's clock never runs ahead of events still queued for it, and the change
@@ -21,10 +24,12 @@ IDLE_MS = 1_000
 
 
 class TimerIndex:
-    def __init__(self) -> None:
+    def __init__(self, topics: tuple[str, ...] = ()) -> None:
         self._heaps: dict[int, list[tuple[int, str]]] = {}
         self._latest: dict[str, int] = {}
-        self._progress: dict[int, tuple[int, float]] = {}  # partition -> (max event ts, last input at)
+        self.topics = topics
+        # (topic, partition) -> (max event ts or None, last input or assignment at)
+        self._progress: dict[tuple[str, int], tuple[int | None, float]] = {}
 
     def __len__(self) -> int:
         return len(self._latest)
@@ -38,10 +43,18 @@ class TimerIndex:
         self._latest[key] = instant
         heapq.heappush(self._heaps.setdefault(partition, []), (instant, key))
 
-    def observe(self, partition: int, event_ts: int) -> None:
-        """Record input progress of a partition."""
-        previous = self._progress.get(partition)
-        self._progress[partition] = (max(event_ts, previous[0]) if previous else event_ts, time.monotonic())
+    def assigned(self, partitions: set[int]) -> None:
+        """Partitions (re)assigned: hold their flips until input shows where they stand."""
+        now = time.monotonic()
+        for partition in partitions:
+            for topic in self.topics:
+                self._progress[(topic, partition)] = (None, now)
+
+    def observe(self, topic: str, partition: int, event_ts: int) -> None:
+        """Record input progress of a topic-partition."""
+        previous = self._progress.get((topic, partition))
+        best = event_ts if previous is None or previous[0] is None else max(event_ts, previous[0])
+        self._progress[(topic, partition)] = (best, time.monotonic())
 
     def mark_idle(self) -> None:
         """Treat every partition as caught up (all input processed)."""
@@ -49,10 +62,16 @@ class TimerIndex:
 
     def horizon(self, partition: int, wall_ms: int) -> int:
         """The watermark of `partition`: how far its flips may fire now."""
-        progress = self._progress.get(partition)
-        if progress is None or (time.monotonic() - progress[1]) * 1000 >= IDLE_MS:
-            return wall_ms
-        return min(progress[0], wall_ms)
+        now = time.monotonic()
+        horizon = wall_ms
+        for topic in self.topics or (None,):
+            progress = self._progress.get((topic, partition))  # type: ignore[arg-type]
+            if progress is None or (now - progress[1]) * 1000 >= IDLE_MS:
+                continue
+            if progress[0] is None:
+                return -1  # assigned, nothing read yet
+            horizon = min(horizon, progress[0])
+        return horizon
 
     def _clean(self, heap: list[tuple[int, str]]) -> None:
         while heap and self._latest.get(heap[0][1]) != heap[0][0]:
