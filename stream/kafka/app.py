@@ -111,7 +111,7 @@ class SegmenterApp:
         self.states = TableStates(view)
         self.aliases = TableAliases(view)
         self.engine = Engine(definitions, self.states, self.aliases)
-        self.timers = TimerIndex(self._timer_topics())
+        self.timers = TimerIndex(self._timer_topics(), self._highwater)
         self.output = BatchOutput(n)
         self.changelog = f"{settings.app_id}-customers-changelog"
         self.processor = Processor(
@@ -215,13 +215,19 @@ class SegmenterApp:
         async def recovered() -> None:
             await self._rebuild()
 
+    def _highwater(self, topic: str, partition: int) -> int | None:
+        try:
+            return self.app.consumer.highwater(TP(topic, partition))  # type: ignore[no-any-return]
+        except Exception:  # noqa: BLE001 - not assigned or not fetched yet
+            return None
+
     def _timer_topics(self) -> tuple[str, ...]:
         return (*self.settings.topics, self.settings.repartition_topic)
 
     async def _rebuild(self) -> None:
         """After (re)assignment: rebuild the timer index and re-send unconfirmed changes."""
         held = faustfixes.held_partitions(self.app, self.settings.repartition_topic)
-        self.timers = self.processor.timers = TimerIndex(self._timer_topics())
+        self.timers = self.processor.timers = TimerIndex(self._timer_topics(), self._highwater)
         self.timers.assigned(held)
         republished = 0
         from rules.evaluate.state import CustomerState

@@ -81,7 +81,7 @@ class Processor:
             self._dead_letter(message, str(exc))
             stats.dead_letters += 1
             return "dead_letter"
-        self.timers.observe(message.topic, message.partition, event.ts)
+        self.timers.observe(message.topic, message.partition, event.ts, message.offset)
         customer = message.headers.get(m.CUSTOMER)
         if customer is not None:
             event.customer_id = customer.decode()

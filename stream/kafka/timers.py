@@ -6,8 +6,9 @@ the customer's current wake-up time.
 
 Flips of a partition fire up to its watermark: the smallest, over the topics feeding
 that partition (the inputs and the repartition topic), of the greatest event time
-processed from it, where a topic-partition idle for a moment counts as caught up
-(the wall clock). Watching the repartition topic too keeps flips from overtaking
+processed from it, where a topic-partition processed up to its high watermark counts
+as caught up (the wall clock); one that has delivered nothing since assignment counts
+as caught up after a moment without input. Watching the repartition topic too keeps flips from overtaking
 forwarded events still in flight. Live, event times
 follow the wall clock closely, so flips fire on time; while a partition works through
 a backlog or a backfill, its flips fire in event time among its events, so a
@@ -18,18 +19,21 @@ from __future__ import annotations
 
 import heapq
 import time
+from collections.abc import Callable
 
 IDLE_MS = 1_000
 """A partition with no input for this long has caught up: its flips follow the wall clock."""
 
 
 class TimerIndex:
-    def __init__(self, topics: tuple[str, ...] = ()) -> None:
+    def __init__(self, topics: tuple[str, ...] = (),
+                 highwater: Callable[[str, int], int | None] | None = None) -> None:
         self._heaps: dict[int, list[tuple[int, str]]] = {}
         self._latest: dict[str, int] = {}
         self.topics = topics
-        # (topic, partition) -> (max event ts or None, last input or assignment at)
-        self._progress: dict[tuple[str, int], tuple[int | None, float]] = {}
+        self.highwater = highwater  # end offset of a topic-partition, as last fetched
+        # (topic, partition) -> (max event ts or None, next offset or None, last input or assignment at)
+        self._progress: dict[tuple[str, int], tuple[int | None, int | None, float]] = {}
 
     def __len__(self) -> int:
         return len(self._latest)
@@ -48,13 +52,22 @@ class TimerIndex:
         now = time.monotonic()
         for partition in partitions:
             for topic in self.topics:
-                self._progress[(topic, partition)] = (None, now)
+                self._progress[(topic, partition)] = (None, None, now)
 
-    def observe(self, topic: str, partition: int, event_ts: int) -> None:
-        """Record input progress of a topic-partition."""
+    def observe(self, topic: str, partition: int, event_ts: int, offset: int | None = None) -> None:
+        """Record input progress of a topic-partition (an event and its offset)."""
         previous = self._progress.get((topic, partition))
         best = event_ts if previous is None or previous[0] is None else max(event_ts, previous[0])
-        self._progress[(topic, partition)] = (best, time.monotonic())
+        self._progress[(topic, partition)] = (best, None if offset is None else offset + 1, time.monotonic())
+
+    def _caught_up(self, topic: str, partition: int, progress: tuple[int | None, int | None, float],
+                   now: float) -> bool:
+        _, next_offset, since = progress
+        if next_offset is not None and self.highwater is not None:
+            end = self.highwater(topic, partition)
+            if end is not None:
+                return next_offset >= end
+        return (now - since) * 1000 >= IDLE_MS
 
     def mark_idle(self) -> None:
         """Treat every partition as caught up (all input processed)."""
@@ -66,7 +79,7 @@ class TimerIndex:
         horizon = wall_ms
         for topic in self.topics or (None,):
             progress = self._progress.get((topic, partition))  # type: ignore[arg-type]
-            if progress is None or (now - progress[1]) * 1000 >= IDLE_MS:
+            if progress is None or self._caught_up(topic, partition, progress, now):  # type: ignore[arg-type]
                 continue
             if progress[0] is None:
                 return -1  # assigned, nothing read yet
