@@ -30,7 +30,7 @@ class MemoryBus:
         self.states = TableStates(self.table)
         self.aliases = TableAliases(self.table)
         self.engine = Engine(definitions, self.states, self.aliases)
-        self.timers = TimerIndex()
+        self.timers = TimerIndex(("orders", "behavior", "customers", TOPICS.repartition))
         self.processor = Processor(self.engine, self.states, self.aliases, self.timers, self, TOPICS)
         self.stats = BatchStats()
 

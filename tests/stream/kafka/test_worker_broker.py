@@ -1,0 +1,376 @@
+"""`segmenter worker` against the embedded broker, as it runs in production.
+
+Every test has its own app id and its own topics, so the tests share one broker
+without seeing each other's data. What the worker publishes is compared with the
+offline evaluator (`segmenter replay`, or `stream.replay.replay` on the same messages),
+whole change objects per (customer, segment, seq).
+
+About the traffic: a live worker evaluates events as they arrive. A late event (or one
+produced after the worker sat idle, when flips follow the wall clock) can legitimately
+change what it publishes compared to replay, which sees every event in time order.
+The streams below are built so the live result is well defined: the generator's late
+events only in the single-chunk test, and streams produced in several chunks are made
+of periods with disjoint customers, each period later than the one before.
+"""
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import orjson
+import pytest
+
+from examples.traffic import TrafficConfig, generate, key_of
+from rules import load_definitions
+from stream.broker import EmbeddedBroker
+from stream.kafka import messages as m
+from stream.kafka.topics import ensure_topics
+from stream.settings import Settings
+
+from expected import at_ms, by_id, change_id, diff, rejected, replayed, usable
+from harness import REPO, Record, WorkerProcess, produce_located, read_records, worker_env
+
+SHOP = REPO / "examples" / "segments"
+START = datetime(2025, 1, 1, tzinfo=timezone.utc)
+READY = re.compile(r"segmenter worker ready: partitions \[([\d, ]*)\]")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    server = EmbeddedBroker(log_path=tmp_path_factory.mktemp("broker") / "broker.log")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class Deployment:
+    """One test's worker setup: its topics, app id and worker processes."""
+
+    broker: EmbeddedBroker
+    folder: Path
+    name: str
+    segments: Path = SHOP
+    inputs: list[str] = field(default_factory=list)
+    workers: list[WorkerProcess] = field(default_factory=list)
+
+    @property
+    def changes(self) -> str:
+        return f"{self.name}-changes"
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.name}-dlq"
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(brokers=[self.broker.url], topics=self.inputs, changes_topic=self.changes,
+                        dlq_topic=self.dlq, repartition_topic=f"{self.name}-repartition", app_id=self.name)
+
+    def start_worker(self) -> WorkerProcess:
+        s = self.settings
+        env = worker_env(self.broker.bootstrap, self.segments, self.folder / "data", self.name,
+                         topics=",".join(s.topics), changes_topic=s.changes_topic, dlq_topic=s.dlq_topic,
+                         repartition_topic=s.repartition_topic)
+        worker = WorkerProcess(env, self.folder / f"worker-{len(self.workers) + 1}.log")
+        self.workers.append(worker)
+        return worker
+
+    def produce(self, topic: str, messages: list[tuple[bytes | None, bytes]]) -> list[tuple[int, int]]:
+        return asyncio.run(produce_located(self.broker.bootstrap, topic, messages))
+
+    def produce_keyed(self, topic: str, raws: list[bytes]) -> None:
+        self.produce(topic, [(key_of(raw), raw) for raw in raws])
+
+    def read(self, topic: str, until: Callable[[list[Record]], bool] | None = None, settle: float = 1.0,
+             timeout: float = 60.0) -> list[Record]:
+        return asyncio.run(read_records(self.broker.bootstrap, topic, until, settle, timeout))
+
+    def read_changes(self, expect: int, timeout: float = 60.0, settle: float = 1.0) -> list[Record]:
+        """The changes topic, once it holds `expect` distinct changes (or at the deadline)."""
+        return self.read(self.changes, lambda found: distinct(found) >= expect, settle, timeout)
+
+
+def distinct(records: list[Record]) -> int:
+    return len({change_id(orjson.loads(r.value)) for r in records})
+
+
+@pytest.fixture
+def deploy(broker: EmbeddedBroker, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., Deployment]]:
+    made: list[Deployment] = []
+
+    def make(inputs: tuple[str, ...] = ("orders", "behavior", "customers"), segments: Path = SHOP) -> Deployment:
+        name = f"t{uuid.uuid4().hex[:8]}"
+        deployment = Deployment(broker, tmp_path, name, segments, [f"{name}-{topic}" for topic in inputs])
+        asyncio.run(ensure_topics(deployment.settings))
+        made.append(deployment)
+        return deployment
+
+    try:
+        yield make
+    finally:
+        for deployment in made:
+            for worker in deployment.workers:
+                worker.stop(timeout=10)
+                worker.kill()
+        assert all(w.process.poll() is not None for dep in made for w in dep.workers), "a worker is still running"
+
+
+def period(seed: int, start: datetime, days: float, customers: int, prefix: str, **rates: float) -> list[bytes]:
+    """Generated shop traffic whose customer ids start with `prefix` (ids of different
+    periods never meet; anonymous and event ids already differ by seed)."""
+    config = TrafficConfig(customers=customers, days=days, seed=seed, start=start, **rates)
+    tag = b'"customer_id":"' + prefix.encode() + b"-"
+    return [raw.replace(b'"customer_id":"c-', tag) for raw in generate(config)]
+
+
+def changes_of(records: list[Record]) -> list[dict[str, object]]:
+    found = []
+    for record in records:
+        change = orjson.loads(record.value)
+        assert record.key == str(change["customer_id"]).encode(), "changes are keyed by customer id"
+        found.append(change)
+    return found
+
+
+def seqs_in_order(changes: list[dict[str, object]]) -> dict[tuple[str, str], list[int]]:
+    order: dict[tuple[str, str], list[int]] = {}
+    for change in changes:
+        cid = change_id(change)
+        order.setdefault(cid[:2], []).append(cid[2])
+    return order
+
+
+def assert_equal_to_replay(changes: list[dict[str, object]], raws: list[bytes], as_of: int) -> None:
+    """After dropping identical copies, the changes are exactly replay's, and every
+    (customer, segment) has seqs 1..n with no gap."""
+    found = by_id(changes)  # asserts no (customer, segment, seq) with two contents
+    wanted = by_id(replayed(load_definitions(SHOP), raws, as_of)[0])
+    assert found == wanted, diff(found, wanted)
+    for pair, seqs in seqs_in_order(list(found.values())).items():
+        assert sorted(seqs) == list(range(1, len(seqs) + 1)), pair
+
+
+def ready_partitions(worker: WorkerProcess) -> list[set[int]]:
+    return [{int(p) for p in match.group(1).split(",") if p.strip()}
+            for match in (READY.search(line) for line in list(worker.lines)) if match]
+
+
+# -- a: the whole stream, dirt included ---------------------------------------------------
+def test_changes_equal_replay_and_bad_messages_are_dead_lettered(deploy, tmp_path) -> None:
+    d = deploy(("orders", "behavior"))
+    worker = d.start_worker()
+    orders, behavior = d.inputs
+    traffic = list(generate(TrafficConfig(customers=300, days=60, bad_event_rate=0.01, duplicate_rate=0.01,
+                                          late_rate=0.03)))
+    # the stream really carries dirt: malformed, duplicate and late messages
+    events = usable(traffic)
+    assert len(rejected(traffic)) >= 10
+    assert sum(n - 1 for n in Counter(traffic).values()) >= 10
+    assert sum(1 for before, event in zip(events, events[1:]) if event.ts < before.ts) >= 10
+    limit = 64 * 1024
+    big = orjson.dumps({"event_id": "big-1", "type": "page_view", "customer_id": "c-000001",
+                        "timestamp": "2025-01-05T10:00:00Z", "properties": {"blob": "x" * limit}})
+    handmade = [
+        (b"c-000001", b"{not json"),
+        (None, b"\x00\x01\x02"),
+        (b"c-000002", orjson.dumps({"type": "order_placed", "customer_id": "c-000002",
+                                    "timestamp": "2025-01-05T10:00:00Z", "properties": {"total": 10}})),
+        (b"c-000003", orjson.dumps({"event_id": "bad-ts-1", "type": "page_view", "customer_id": "c-000003",
+                                    "timestamp": "2025-02-30T10:00:00Z"})),
+        (b"c-000004", big),
+        (b"c-000004", orjson.dumps([{"event_id": "in-a-list", "type": "page_view", "customer_id": "c-000004",
+                                     "timestamp": 1736071200000}])),
+    ]
+    assert len(rejected([raw for _, raw in handmade])) == len(handmade)
+    worker.wait_ready()
+
+    d.produce(orders, handmade[:3])
+    d.produce(behavior, [(key_of(raw), raw) for raw in traffic])
+    d.produce(orders, handmade[3:])
+    produced = traffic + [raw for _, raw in handmade]
+
+    predicted, _ = replayed(load_definitions(SHOP), produced, now_ms())
+    records = d.read_changes(len(predicted))
+    as_of = now_ms()
+    changes = changes_of(records)
+    assert len({change_id(c) for c in changes}) == len(changes), "no change is published twice"
+    assert_equal_to_replay(changes, produced, as_of)
+    for pair, seqs in seqs_in_order(changes).items():
+        assert seqs == list(range(1, len(seqs) + 1)), f"{pair} published out of order: {seqs}"
+
+    # the dead-letter topic holds exactly the unusable messages, each once, as they were
+    bad = rejected(produced)
+    letters = d.read(d.dlq, lambda found: len(found) >= len(bad))
+    assert Counter(r.value for r in letters) == Counter(bad)
+    sources = {(r.topic, r.partition, r.offset): r for topic in d.inputs for r in d.read(topic, settle=0.5)}
+    for letter in letters:
+        assert letter.headers.get(m.REASON, b"").strip(), letter
+        where = (letter.headers[m.SOURCE_TOPIC].decode(), int(letter.headers[m.SOURCE_PARTITION]),
+                 int(letter.headers[m.SOURCE_OFFSET]))
+        original = sources.get(where)
+        assert original is not None, f"dead letter points at no message: {where}"
+        assert (original.key, original.value) == (letter.key, letter.value)
+    assert {letter.headers[m.SOURCE_TOPIC].decode() for letter in letters} == {orders, behavior}
+    assert worker.process.poll() is None, "the worker survived it all"
+
+
+# -- b: a time-based exit with no new event -----------------------------------------------
+TIMERS = """
+segments:
+  recent:
+    when: since(last(page_view)) < 5s
+  quiet:
+    when: count(page_view) >= 1 and since(last(page_view)) > 3s
+"""
+
+
+def test_time_based_changes_arrive_at_their_instant_without_new_events(deploy, tmp_path) -> None:
+    folder = tmp_path / "timers"
+    folder.mkdir()
+    (folder / "segments.yaml").write_text(TIMERS)
+    d = deploy(("behavior",), segments=folder)
+    worker = d.start_worker()
+    worker.wait_ready()
+
+    ts = now_ms()
+    raw = orjson.dumps({"event_id": "pv-1", "type": "page_view", "customer_id": "c-1", "timestamp": ts})
+    d.produce(d.inputs[0], [(b"c-1", raw)])
+    records = d.read(d.changes, lambda found: len(found) >= 3, settle=0.5, timeout=30)
+
+    changes = changes_of(records)
+    summary = [(c["segment"], c["change"], c["seq"], c["cause"], at_ms(c)) for c in changes]
+    assert summary == [
+        ("recent", "enter", 1, "pv-1", ts),
+        ("quiet", "enter", 1, "timer", ts + 3001),  # strict: first holds 1 ms after 3 s
+        ("recent", "exit", 2, "timer", ts + 5000),  # non-strict: flips exactly at 5 s
+    ]
+    assert by_id(changes) == by_id(replayed(load_definitions(folder), [raw], ts + 60_000)[0])
+    for record, change in zip(records[1:], changes[1:]):
+        lateness = record.received - at_ms(change) / 1000
+        assert 0 <= lateness < 5.0, f"{change['segment']} {change['change']} arrived {lateness:.3f}s after its instant"
+    print(f"timer lateness: {[round(r.received - at_ms(c) / 1000, 3) for r, c in zip(records[1:], changes[1:])]}")
+
+
+# -- c: SIGKILL in the middle, restart, recover from the changelog --------------------------
+def test_sigkill_and_restart_lose_nothing_and_duplicate_nothing_that_differs(deploy) -> None:
+    d = deploy(("behavior",))
+    topic = d.inputs[0]
+    first = period(11, START, 45, 900, "a", late_rate=0.0)  # ~7,000 events
+    second = period(12, START + timedelta(days=46), 20, 250, "b", late_rate=0.0)
+    third = period(13, START + timedelta(days=67), 20, 250, "d", late_rate=0.0)
+    assert max(e.ts for e in usable(first)) < min(e.ts for e in usable(second))
+    assert max(e.ts for e in usable(second)) < min(e.ts for e in usable(third))
+    everything = first + second + third
+
+    worker = d.start_worker()
+    worker.wait_ready()
+    for start in range(0, len(first), 2000):  # several chunks, back to back
+        d.produce_keyed(topic, first[start:start + 2000])
+    worker.kill()  # SIGKILL while it works through them
+    seen_before_kill = distinct(d.read(d.changes, settle=0.3))
+    d.produce_keyed(topic, second)  # while no worker runs
+
+    restarted = d.start_worker()  # same app id, memory store: state comes back from the changelog
+    restarted.wait_ready(timeout=90)
+    d.produce_keyed(topic, third)
+
+    predicted, _ = replayed(load_definitions(SHOP), everything, now_ms())
+    records = d.read_changes(len(predicted), timeout=90, settle=2.0)
+    as_of = now_ms()
+    print(f"{seen_before_kill} of {len(predicted)} changes published before the kill; "
+          f"{len(records)} messages, {distinct(records)} distinct after the restart")
+    assert_equal_to_replay(changes_of(records), everything, as_of)
+
+
+# -- d: two workers share the partitions, then one leaves -----------------------------------
+def test_two_workers_then_one_publish_one_stream_without_gaps(deploy) -> None:
+    d = deploy(("behavior",))
+    topic = d.inputs[0]
+    first = period(21, START, 45, 700, "a", late_rate=0.0)
+    second = period(22, START + timedelta(days=46), 30, 500, "b", late_rate=0.0)
+    assert max(e.ts for e in usable(first)) < min(e.ts for e in usable(second))
+    shop = load_definitions(SHOP)
+
+    one = d.start_worker()
+    one.wait_ready()
+    two = d.start_worker()
+    two.wait_ready()
+    one.wait_ready(count=2)  # the rebalance the second worker caused
+    split = [ready_partitions(one)[-1], ready_partitions(two)[-1]]
+    assert split[0] and split[1] and not split[0] & split[1] and split[0] | split[1] == {0, 1, 2, 3}, split
+
+    d.produce_keyed(topic, first)
+    predicted, _ = replayed(shop, first, now_ms())
+    records = d.read_changes(len(predicted))
+    assert distinct(records) == len(predicted)
+
+    two.stop()  # SIGTERM: it leaves the group, the other takes over its partitions
+    d.produce_keyed(topic, second)
+    predicted, _ = replayed(shop, first + second, now_ms())
+    records = d.read_changes(len(predicted), settle=2.0)
+    as_of = now_ms()
+    assert ready_partitions(one)[-1] == {0, 1, 2, 3}, ready_partitions(one)
+    assert_equal_to_replay(changes_of(records), first + second, as_of)
+
+
+# -- e: a restart with a backlog: flips wait for the events still queued -------------------
+LAPSE = """
+segments:
+  buyer:
+    when: count(order_placed) >= 1
+  lapsed:
+    when: count(order_placed) >= 1 and since(last(order_placed)) > 20s
+"""
+
+
+def test_after_a_restart_flips_wait_for_the_backlog(deploy, tmp_path) -> None:
+    """A customer orders, the worker stops, the customer orders again while it is down,
+    and by the time the worker is back the flip the first order scheduled ("no order for
+    20 s") is past. The second order is still in the topic: it happened before that flip,
+    so the flip must not fire; the customer lapses 20 s after the second order."""
+    folder = tmp_path / "lapse"
+    folder.mkdir()
+    (folder / "segments.yaml").write_text(LAPSE)
+    d = deploy(("orders",), segments=folder)
+    topic = d.inputs[0]
+
+    def order(event_id: str, ts: int) -> bytes:
+        return orjson.dumps({"event_id": event_id, "type": "order_placed", "customer_id": "c-1", "timestamp": ts,
+                             "properties": {"total": 10}})
+
+    first = d.start_worker()
+    first.wait_ready()
+    t0 = now_ms()
+    raws = [order("o-1", t0)]
+    d.produce(topic, [(b"c-1", raws[0])])
+    assert distinct(d.read(d.changes, lambda found: len(found) >= 1, settle=0.2, timeout=20)) == 1
+    first.stop()
+    assert now_ms() < t0 + 15_000, "the first worker took too long to stop: the test cannot tell anything"
+    assert [orjson.loads(r.value)["segment"] for r in d.read(d.changes, settle=0.3)] == ["buyer"]
+
+    time.sleep(max(0.0, (t0 + 5_000 - now_ms()) / 1000))
+    raws.append(order("o-2", t0 + 5_000))  # while no worker runs
+    d.produce(topic, [(b"c-1", raws[1])])
+    time.sleep(max(0.0, (t0 + 21_000 - now_ms()) / 1000))  # the first order's flip is past
+    second = d.start_worker()
+    second.wait_ready()
+
+    records = d.read(d.changes, lambda found: len(found) >= 2, settle=1.5, timeout=30)
+    changes = changes_of(records)
+    lapsed = [(c["change"], c["seq"], c["cause"], at_ms(c) - t0) for c in changes if c["segment"] == "lapsed"]
+    assert lapsed == [("enter", 1, "timer", 25_001)]
+    assert by_id(changes) == by_id(replayed(load_definitions(folder), raws, now_ms())[0])
