@@ -76,7 +76,7 @@ class TrafficConfig:
     start: datetime = field(default_factory=lambda: datetime(2025, 1, 1, tzinfo=timezone.utc))
     """First instant of the period (timezone-aware; naive values are taken as UTC)."""
     bad_event_rate: float = 0.001
-    """Share of extra messages that are unusable per SPEC §2 (dead-letter material)."""
+    """Share of extra messages that are unusable per the product contract (section 2) (dead-letter material)."""
     anonymous_share: float = 0.2
     """Share of visitors who arrive anonymous: ``customers * anonymous_share`` extra
     visitors browse and never sign up, and this share of new customers browse
@@ -198,8 +198,8 @@ _SUBJECTS = (("New in: summer fragrances", "/new"), ("Your hair routine, upgrade
              ("Best of makeup", "/c/makeup"), ("Tools the pros use", "/c/tools"),
              ("Last chance: sale ends tonight", "/sale"))
 
-_TYPE = re.compile(r"[a-z][a-z0-9_]*")  # a valid event type (SPEC §2)
-# Timestamps that cannot be parsed: SPEC §2 says such events must be dead-lettered.
+_TYPE = re.compile(r"[a-z][a-z0-9_]*")  # a valid event type (the product contract (section 2))
+# Timestamps that cannot be parsed: the product contract (section 2) says such events must be dead-lettered.
 _BAD_TIMESTAMPS = ("2025-13-45T10:00:00Z", "31/12/2025 10:00", "yesterday", "",
                    "2025-06-01T25:61:00+02:00", "next tuesday")
 
@@ -728,7 +728,7 @@ class _Shop:
 # --------------------------------------------------------------------------- public API
 
 def generate(config: TrafficConfig) -> Iterator[bytes]:
-    """Yield the shop's events, one JSON object (SPEC §2) per item, as Kafka would carry them.
+    """Yield the shop's events, one JSON object (the product contract (section 2)) per item, as Kafka would carry them.
 
     Events come in timestamp order, except: late events (``late_rate``) arrive up to an
     hour after newer ones; duplicates (``duplicate_rate``) re-send the exact bytes of an
@@ -744,7 +744,7 @@ def generate_events(config: TrafficConfig) -> Iterator[bytes]:
 
 
 def _usable(d: object) -> bool:
-    """True if `d` (a decoded message) is an event SPEC §2 accepts."""
+    """True if `d` (a decoded message) is an event the product contract (section 2) accepts."""
     if not isinstance(d, dict):
         return False
     if not isinstance(d.get("event_id"), str) or not d["event_id"]:

@@ -5,6 +5,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from sinks import cli as sinks_command
+from sinks import redrive_cli as redrive_command
 from stream.commands import demo_command, replay_command, validate_command, worker_command
 
 COMMANDS = {
@@ -12,6 +14,8 @@ COMMANDS = {
     "replay": replay_command,
     "worker": worker_command,
     "demo": demo_command,
+    "sinks": sinks_command,
+    "redrive": redrive_command,
 }
 
 

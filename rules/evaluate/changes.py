@@ -1,4 +1,4 @@
-"""Membership change events, exactly as SPEC section 4 publishes them."""
+"""Membership change events, exactly as the product contract (section 4) publishes them."""
 from __future__ import annotations
 
 from dataclasses import dataclass

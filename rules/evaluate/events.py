@@ -49,7 +49,7 @@ def _bad_id(name: str) -> BadEvent:
 
 
 def event_from_dict(data: object) -> Event:
-    """Validate a decoded JSON value against SPEC section 2 (hot path: keep it flat)."""
+    """Validate a decoded JSON value against the product contract (section 2) (hot path: keep it flat)."""
     if type(data) is not dict:
         raise BadEvent(f"event must be a JSON object, got {type(data).__name__}")
     get = data.get

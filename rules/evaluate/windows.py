@@ -5,7 +5,7 @@ per customer is bounded by D / width whatever the event rate. A bucket counts wh
 lies wholly inside the window (`start > now - D`); it may therefore drop up to one
 bucket of the oldest events early and never counts an event at or before `now - D`.
 The width is the largest "round" size at most 1 % of the window, capped at 1 hour for
-windows up to 30 days and at 1 day beyond (SPEC section 3).
+windows up to 30 days and at 1 day beyond (the product contract (section 3)).
 """
 from __future__ import annotations
 

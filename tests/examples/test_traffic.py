@@ -26,7 +26,7 @@ TYPE = re.compile(r"[a-z][a-z0-9_]*")
 # --------------------------------------------------------------------------- helpers
 
 def problem(raw: bytes) -> str | None:
-    """Why SPEC §2 rejects `raw`, or None if it is a usable event (independent check)."""
+    """Why the product contract (section 2) rejects `raw`, or None if it is a usable event (independent check)."""
     try:
         d = orjson.loads(raw)
     except orjson.JSONDecodeError:

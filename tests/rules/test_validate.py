@@ -1,4 +1,4 @@
-"""`validate` rejects each error kind of SPEC section 3 with `file:line: message`."""
+"""`validate` rejects each error kind of the product contract (section 3) with `file:line: message`."""
 from __future__ import annotations
 
 from pathlib import Path

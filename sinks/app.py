@@ -1,0 +1,66 @@
+"""What `segmenter sinks` and `segmenter redrive` both set up before touching Kafka:
+definitions, destinations with `${VAR}` filled in, sinks, retry policy, counters."""
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, start_http_server
+
+from rules import DefinitionError, load_definitions
+from rules.language.model import Definitions
+from sinks.base import Sink
+from sinks.context import SinkContext
+from sinks.dispatch import Dispatcher
+from sinks.environment import MissingVariables, resolve_destinations
+from sinks.profiles import HttpProfileLookup
+from sinks.registry import build_sinks, check_templates
+from sinks.retry import RetryPolicy
+from sinks.settings import SinkSettings
+from sinks.stats import SinkStats, StatsCollector
+from stream.settings import Settings
+
+log = logging.getLogger("segmenter.sinks")
+
+
+class SetupError(Exception):
+    """Why the command cannot start, in words for the operator."""
+
+
+@dataclass
+class Prepared:
+    definitions: Definitions
+    context: SinkContext
+    sinks: dict[str, Sink]
+    stats: SinkStats
+    dispatcher: Dispatcher
+
+
+def configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
+    for noisy in ("aiokafka", "kafka"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def prepare(settings: Settings, sink_settings: SinkSettings) -> Prepared:
+    try:
+        definitions = load_definitions(settings.segments)
+    except DefinitionError as exc:
+        raise SetupError(f"{exc}\nnot started: fix the definitions above") from None
+    try:
+        destinations = resolve_destinations(definitions)
+    except MissingVariables as exc:
+        raise SetupError(f"{exc}\nnot started: set the variables above") from None
+    lookup = HttpProfileLookup(sink_settings.profile_url, settings.api_token) if sink_settings.profile_url else None
+    context = SinkContext(sink_settings.redis_url, sink_settings.redis_prefix, sink_settings.templates, lookup)
+    sinks = build_sinks(destinations, context)
+    for problem in check_templates(definitions, sinks):
+        log.warning("%s (those emails will be dead-lettered until it exists)", problem)
+    stats = SinkStats()
+    if sink_settings.metrics_port:
+        registry = CollectorRegistry()
+        registry.register(StatsCollector(stats))
+        start_http_server(sink_settings.metrics_port, registry=registry)
+    policy = RetryPolicy(sink_settings.max_retries, sink_settings.retry_base, sink_settings.retry_max)
+    return Prepared(definitions, context, sinks, stats, Dispatcher(sinks, policy, stats))

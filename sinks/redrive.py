@@ -1,0 +1,108 @@
+"""`segmenter redrive`: run dead-lettered actions again.
+
+Reads the sink dead-letter topic in its own consumer group (from the group's
+committed offsets, or from the beginning), runs each action with the same retries as
+`segmenter sinks`, dead-letters again what still fails (with the attempts added up),
+commits, and stops once nothing new arrives for `idle` seconds. Dead letters it
+writes itself are not read again in the same run: a destination still down does not
+make redrive loop. Running actions again is safe: Redis writes are seq-guarded, an
+email marked sent is not sent again, CSV rows are deduplicated, and webhooks carry
+the same `X-Segmenter-Delivery` id.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from typing import TextIO
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
+
+from sinks import kafka
+from sinks.base import Delivery
+from sinks.deadletter import decode, publish
+from sinks.dispatch import Dispatcher
+from sinks.settings import SinkSettings
+from stream.settings import Settings
+
+log = logging.getLogger("segmenter.sinks")
+
+
+@dataclass
+class RedriveReport:
+    read: int = 0
+    redriven: int = 0
+    dead_again: int = 0
+    unreadable: int = 0
+
+
+async def _assigned(consumer: AIOKafkaConsumer, timeout: float) -> set[TopicPartition]:
+    deadline = time.monotonic() + timeout
+    while not consumer.assignment():
+        if time.monotonic() > deadline:
+            raise TimeoutError("no partitions of the dead-letter topic were assigned")
+        await consumer.getmany(timeout_ms=100, max_records=1)  # joins the group; records are read again below
+    return set(consumer.assignment())
+
+
+async def redrive(settings: Settings, sink_settings: SinkSettings, dispatcher: Dispatcher,
+                  from_beginning: bool = False, list_only: bool = False, idle: float = 3.0,
+                  out: TextIO = sys.stdout) -> RedriveReport:
+    topic = sink_settings.sink_dlq_topic
+    await kafka.ensure_topics(settings, [topic])
+    consumer = kafka.consumer(settings, sink_settings.redrive_group, topic, max_records=sink_settings.sink_batch)
+    producer = kafka.producer(settings)
+    report = RedriveReport()
+    stop_at: dict[TopicPartition, int] = {}  # first offset this run wrote, per partition
+    await producer.start()
+    try:
+        await consumer.start()
+        partitions = await _assigned(consumer, timeout=30.0)
+        if from_beginning:
+            await consumer.seek_to_beginning(*partitions)
+        else:  # a record fetched while joining must not be skipped
+            for tp in partitions:
+                committed = await consumer.committed(tp)
+                if committed is None:
+                    await consumer.seek_to_beginning(tp)
+                else:
+                    consumer.seek(tp, committed)
+        last_new = time.monotonic()
+        while time.monotonic() - last_new < idle:
+            batch = await consumer.getmany(timeout_ms=200, max_records=sink_settings.sink_batch)
+            wanted = {tp: [r for r in records if r.offset < stop_at.get(tp, 1 << 62)] for tp, records in batch.items()}
+            wanted = {tp: records for tp, records in wanted.items() if records}
+            if not wanted:
+                continue
+            last_new = time.monotonic()
+            deliveries: list[Delivery] = []
+            for records in wanted.values():
+                for record in records:
+                    report.read += 1
+                    try:
+                        delivery, raw = decode(record.value)
+                    except ValueError as exc:
+                        report.unreadable += 1
+                        log.warning("%s[%d]@%d is not a sink dead letter, skipped: %s", topic, record.partition,
+                                    record.offset, exc)
+                        continue
+                    if list_only:
+                        out.write(orjson.dumps(raw).decode() + "\n")
+                    deliveries.append(delivery)
+            if list_only:
+                continue
+            dead = await dispatcher.deliver(deliveries)
+            report.redriven += len(deliveries) - len(dead)
+            report.dead_again += len(dead)
+            for partition, offset in await publish(producer, topic, dead) if dead else []:
+                tp = TopicPartition(topic, partition)
+                stop_at[tp] = min(stop_at.get(tp, offset), offset)
+            await consumer.commit({tp: OffsetAndMetadata(records[-1].offset + 1, "") for tp, records in wanted.items()})
+    finally:
+        await consumer.stop()
+        await producer.stop()
+    return report

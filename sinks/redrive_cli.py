@@ -1,0 +1,54 @@
+"""`segmenter redrive`: run the actions in the sink dead-letter topic again."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from aiokafka.errors import KafkaError
+
+from sinks import settings as sink_settings_module
+from sinks.app import SetupError, configure_logging, prepare
+from sinks.redrive import redrive
+from sinks.registry import close_all, start_all
+
+HELP = "run dead-lettered sink actions again (from the redrive group's offsets, or --from-beginning)"
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--from-beginning", action="store_true",
+                        help="read the whole dead-letter topic, not only what the redrive group has not read")
+    parser.add_argument("--list", action="store_true", dest="list_only",
+                        help="print the dead letters as JSON lines; run nothing, commit nothing")
+    parser.add_argument("--idle", type=float, default=3.0,
+                        help="stop once nothing new arrived for this many seconds (default 3)")
+    sink_settings_module.add_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    configure_logging()
+    try:
+        settings, sink = sink_settings_module.from_arguments(args)
+        prepared = prepare(settings, sink)
+    except (SetupError, ValueError) as exc:
+        print(exc, file=sys.stderr)
+        return 1
+
+    async def main() -> int:
+        await start_all(prepared.sinks)
+        try:
+            report = await redrive(settings, sink, prepared.dispatcher, args.from_beginning, args.list_only, args.idle)
+        finally:
+            await close_all(prepared.sinks, prepared.context)
+        if args.list_only:
+            print(f"{report.read} dead letter(s)", file=sys.stderr)
+            return 0
+        print(f"redrive: {report.read} read, {report.redriven} done, {report.dead_again} dead-lettered again, "
+              f"{report.unreadable} unreadable", file=sys.stderr)
+        return 1 if report.dead_again else 0
+
+    try:
+        return asyncio.run(main())
+    except (OSError, TimeoutError, KafkaError) as exc:
+        print(f"redrive stopped: {exc}", file=sys.stderr)
+        return 1

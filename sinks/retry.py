@@ -1,0 +1,32 @@
+"""How long to keep trying a failing destination before dead-lettering an action.
+
+Exponential backoff with jitter: the n-th wait is drawn from
+[d/2, d] with d = min(cap, base * 2**(n-1)). The jitter keeps many sinks processes
+from hammering a recovering server in lockstep; the bound keeps a dead destination
+from stopping the stream: after `max_retries` retries the action is dead-lettered
+and the sink moves on.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_retries: int = 5
+    base: float = 0.2  # seconds before the first retry (before jitter)
+    cap: float = 10.0  # longest single wait
+
+    @property
+    def attempts(self) -> int:
+        return self.max_retries + 1
+
+    def delay(self, retry: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait before retry number `retry` (1-based)."""
+        ceiling = min(self.cap, self.base * 2 ** (retry - 1))
+        return (rng or random).uniform(ceiling / 2, ceiling)
+
+    def budget(self) -> float:
+        """The longest a destination may be down before actions are dead-lettered."""
+        return float(sum(min(self.cap, self.base * 2 ** (n - 1)) for n in range(1, self.max_retries + 1)))

@@ -1,0 +1,126 @@
+"""`segmenter sinks` and `segmenter redrive` as commands: settings, start errors, a real
+process that starts, works and stops on SIGTERM."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+import pytest
+import redis as sync_redis
+from aiokafka import AIOKafkaProducer
+
+from sinks import cli, redrive_cli
+from sinks.settings import from_arguments
+from stream.broker import EmbeddedBroker
+
+REPO = Path(__file__).resolve().parents[2]
+SEGMENTS = """
+segments:
+  loyalty:
+    when: "true"
+    on_enter: [{group: {add: loyalty}}]
+    on_exit: [{group: {remove: loyalty}}]
+  vip:
+    when: "true"
+    on_enter: [{webhook: {destination: crm}}]
+destinations:
+  group: {type: redis}
+  crm: {type: webhook, url: "${CRM_URL}", secret: "${CRM_SECRET}"}
+"""
+RUN = ("import argparse, sys; from sinks import {module} as command; parser = argparse.ArgumentParser(); "
+       "command.register(parser); sys.exit(command.run(parser.parse_args(sys.argv[1:])))")
+
+
+def parse(module, *argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    module.register(parser)
+    return parser.parse_args(list(argv))
+
+
+def write_segments(tmp_path: Path) -> Path:
+    folder = tmp_path / "segments"
+    folder.mkdir(exist_ok=True)
+    (folder / "segments.yaml").write_text(SEGMENTS)
+    return folder
+
+
+def test_flags_win_over_environment() -> None:
+    args = parse(cli, "--redis-url", "redis://flag:6379/1", "--max-retries", "7")
+    settings, sink = from_arguments(args, {"SEGMENTER_REDIS_URL": "redis://env/0", "SEGMENTER_RETRY_BASE": "0.5",
+                                           "SEGMENTER_CHANGES_TOPIC": "my-changes"})
+    assert (sink.redis_url, sink.max_retries, sink.retry_base) == ("redis://flag:6379/1", 7, 0.5)
+    assert settings.changes_topic == "my-changes" and sink.sink_dlq_topic == "segmenter-sink-dlq"
+    assert sink.sinks_group == "segmenter-sinks"
+    assert parse(redrive_cli, "--from-beginning", "--list").from_beginning
+
+
+def test_missing_variable_stops_the_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("CRM_URL", raising=False)
+    monkeypatch.setenv("CRM_SECRET", "x")
+    assert cli.run(parse(cli, "--segments", str(write_segments(tmp_path)))) == 1
+    assert "destination 'crm': environment variable CRM_URL is not set" in capsys.readouterr().err
+
+
+def test_sinks_process_works_and_stops_on_sigterm(broker: EmbeddedBroker, tmp_path: Path, redis_url: str,
+                                                  prefix: str) -> None:
+    run = uuid.uuid4().hex[:8]
+    env = {**os.environ, "CRM_URL": "http://127.0.0.1:1/hook", "CRM_SECRET": "x",
+           "SEGMENTER_BROKERS": broker.url, "SEGMENTER_SEGMENTS": str(write_segments(tmp_path)),
+           "SEGMENTER_CHANGES_TOPIC": f"changes-{run}", "SEGMENTER_SINKS_GROUP": f"sinks-{run}",
+           "SEGMENTER_SINK_DLQ_TOPIC": f"dlq-{run}", "SEGMENTER_REDIS_URL": redis_url,
+           "SEGMENTER_REDIS_PREFIX": prefix, "SEGMENTER_SESSION_TIMEOUT": "2"}
+    process = subprocess.Popen([sys.executable, "-c", RUN.format(module="cli")], cwd=REPO, env=env,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert process.stderr is not None
+        lines = []
+        for line in process.stderr:
+            lines.append(line)
+            if "segmenter sinks ready" in line:
+                break
+        assert "segmenter sinks ready" in lines[-1], "".join(lines)
+        change = {"customer_id": "c-1", "segment": "loyalty", "change": "enter", "seq": 1,
+                  "at": "2026-01-01T00:00:00Z", "cause": "e-1", "holdout": False, "definition": "x"}
+        async def send() -> None:
+            producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
+            await producer.start()
+            await producer.send_and_wait(f"changes-{run}", orjson.dumps(change), key=b"c-1")
+            await producer.stop()
+
+        asyncio.run(send())
+        client = sync_redis.Redis.from_url(redis_url, decode_responses=True)
+        deadline = time.monotonic() + 30
+        while not client.sismember(f"{prefix}segment:loyalty", "c-1") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert client.smembers(f"{prefix}customer:c-1") == {"loyalty"}
+        client.close()
+        os.killpg(process.pid, signal.SIGTERM)
+        assert process.wait(15) == 0
+        rest = process.stderr.read()
+        assert "sinks stopping" in rest and "deliveries[group,applied]=1" in rest
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def test_redrive_lists_an_empty_dead_letter_topic(broker: EmbeddedBroker, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("CRM_URL", "http://127.0.0.1:1/hook")
+    monkeypatch.setenv("CRM_SECRET", "x")
+    run = uuid.uuid4().hex[:8]
+    args = parse(redrive_cli, "--list", "--idle", "0.5", "--broker", broker.url, "--segments",
+                 str(write_segments(tmp_path)), "--sink-dlq-topic", f"dlq-{run}", "--redrive-group", f"redrive-{run}",
+                 "--session-timeout", "2")
+    assert redrive_cli.run(args) == 0
+    assert "0 dead letter(s)" in capsys.readouterr().err
