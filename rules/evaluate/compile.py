@@ -1,6 +1,6 @@
 """Syntax tree -> Python closures. Definitions are data: nothing here calls `eval`.
 
-`Compiler.value(node)` returns `f(context) -> value` implementing the SPEC's
+`Compiler.value(node)` returns `f(context) -> value` implementing the contract's
 null-propagating arithmetic and comparisons and SQL three-valued logic; inside
 `where=` filters, closures take the event's properties instead of a context.
 """
