@@ -221,7 +221,8 @@ def _instant(value: object) -> object:
     return value
 
 
-def _window_cross(spec: object, slots: dict, now: int, limit: object, compare: Callable, flipped: bool) -> object:
+def window_cross(spec: object, slots: dict, now: int, limit: object, compare: Callable, flipped: bool) -> object:
+    """Next bucket expiry at which `window OP limit` changes (shared by both backends)."""
     if limit is None:
         return None
 
@@ -244,7 +245,7 @@ def compile_next_flip(nodes: list[ast.Node], compiler: Compiler) -> NextFlipFast
     from rules.evaluate.timing import ExpiryFlip, LineFlip, WindowFlip, crossing_instant, flip_plan
 
     source = _Source(compiler)
-    source.env.update({"_instant": _instant, "_cross": crossing_instant, "_wcross": _window_cross,
+    source.env.update({"_instant": _instant, "_cross": crossing_instant, "_wcross": window_cross,
                        "_expiry": aggregates.next_expiry})
     lines = ["def next_flip(slots, profile, now, seqs):", "    best = None"]
     for item in flip_plan(nodes, compiler):

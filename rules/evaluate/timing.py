@@ -131,17 +131,9 @@ def _window_crossing(call: ast.Call, other: ast.Node, op: str, flipped: bool,
     bound, compare = compiler.value(other), COMPARE[op]
 
     def crossing(ctx: Context) -> int | None:
-        limit = bound(ctx)
-        if limit is None:
-            return None
+        from rules.evaluate.codegen import window_cross
 
-        def holds(value: object) -> object:
-            try:
-                return compare(limit, value) if flipped else compare(value, limit)
-            except TypeError:
-                return None
-
-        return aggregates.next_crossing(spec, ctx.slots, ctx.now, holds)
+        return window_cross(spec, ctx.slots, ctx.now, bound(ctx), compare, flipped)  # type: ignore[return-value]
 
     return crossing
 
