@@ -17,7 +17,6 @@ from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import faust
-from aiokafka.partitioner import murmur2
 
 from rules import Engine
 from rules.language.model import Definitions
@@ -239,10 +238,7 @@ class SegmenterApp:
             state = CustomerState.from_bytes(raw)
             if state.partition in held:
                 self.timers.schedule(key, state.partition, state.wake)
-                if state.outbox:
-                    for _, value in state.outbox:
-                        self.output.send(self.settings.changes_topic, raw_key, value)
-                    republished += len(state.outbox)
+                republished += self.processor.republish(key, state)
         if republished:
             await self.output.flush(self.app.producer._ensure_producer())
         self.ready = True

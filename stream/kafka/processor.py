@@ -203,11 +203,8 @@ class Processor:
         state.outbox = outbox
         self.states[key] = state
 
-    def republish(self, key: str) -> int:
+    def republish(self, key: str, state: CustomerState) -> int:
         """After recovery: send again whatever a state still holds in its outbox."""
-        state = self.states.get(key)
-        if state is None or not state.outbox:
-            return 0
         for _, value in state.outbox:
             self.output.send(self.topics.changes, key.encode(), value)
         return len(state.outbox)
