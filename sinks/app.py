@@ -64,3 +64,16 @@ def prepare(settings: Settings, sink_settings: SinkSettings) -> Prepared:
         start_http_server(sink_settings.metrics_port, registry=registry)
     policy = RetryPolicy(sink_settings.max_retries, sink_settings.retry_base, sink_settings.retry_max)
     return Prepared(definitions, context, sinks, stats, Dispatcher(sinks, policy, stats))
+
+
+def prepare_from_arguments(args: object) -> tuple[Settings, SinkSettings, Prepared] | None:
+    """What both `sinks` and `redrive` do first; None (after printing why) on a setup error."""
+    from sinks import settings as sink_settings_module
+
+    configure_logging()
+    try:
+        settings, sink = sink_settings_module.from_arguments(args)  # type: ignore[arg-type]
+        return settings, sink, prepare(settings, sink)
+    except (SetupError, ValueError) as exc:
+        print(exc, file=sys.stderr)
+        return None

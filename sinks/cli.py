@@ -9,7 +9,7 @@ import sys
 from aiokafka.errors import KafkaError
 
 from sinks import settings as sink_settings_module
-from sinks.app import Prepared, SetupError, configure_logging, prepare
+from sinks.app import Prepared, prepare_from_arguments
 from sinks.processor import ChangeProcessor
 from sinks.registry import close_all, start_all
 from sinks.runner import SinksRunner
@@ -42,13 +42,10 @@ async def _serve(prepared: Prepared, runner: SinksRunner) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    configure_logging()
-    try:
-        settings, sink = sink_settings_module.from_arguments(args)
-        prepared = prepare(settings, sink)
-    except (SetupError, ValueError) as exc:
-        print(exc, file=sys.stderr)
+    loaded = prepare_from_arguments(args)
+    if loaded is None:
         return 1
+    settings, sink, prepared = loaded
     processor = ChangeProcessor(prepared.definitions, prepared.dispatcher, prepared.stats)
     runner = SinksRunner(settings, sink, processor, prepared.stats)
     try:

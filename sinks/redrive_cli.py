@@ -8,7 +8,7 @@ import sys
 from aiokafka.errors import KafkaError
 
 from sinks import settings as sink_settings_module
-from sinks.app import SetupError, configure_logging, prepare
+from sinks.app import prepare_from_arguments
 from sinks.redrive import redrive
 from sinks.registry import close_all, start_all
 
@@ -26,13 +26,10 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    configure_logging()
-    try:
-        settings, sink = sink_settings_module.from_arguments(args)
-        prepared = prepare(settings, sink)
-    except (SetupError, ValueError) as exc:
-        print(exc, file=sys.stderr)
+    loaded = prepare_from_arguments(args)
+    if loaded is None:
         return 1
+    settings, sink, prepared = loaded
 
     async def main() -> int:
         await start_all(prepared.sinks)
