@@ -74,6 +74,7 @@ class SegmenterApp:
     def __init__(self, settings: Settings, definitions: Definitions) -> None:
         faustfixes.patch_fetch_wait(settings.fetch_wait_ms)
         faustfixes.patch_end_offsets()
+        faustfixes.rewind_uncommitted({*settings.topics, settings.repartition_topic})
         import faust.transport.producer as producer_module
 
         producer_module.ProducerBuffer.max_messages = 20_000
@@ -110,7 +111,7 @@ class SegmenterApp:
         self.states = TableStates(view)
         self.aliases = TableAliases(view)
         self.engine = Engine(definitions, self.states, self.aliases)
-        self.timers = TimerIndex(self._timer_topics(), self._highwater)
+        self.timers = TimerIndex(self._timer_topics(), self._highwater, self._committed)
         self.output = BatchOutput(n)
         self.changelog = f"{settings.app_id}-customers-changelog"
         self.processor = Processor(
@@ -220,13 +221,16 @@ class SegmenterApp:
         except Exception:  # noqa: BLE001 - not assigned or not fetched yet
             return None
 
+    def _committed(self, topic: str, partition: int) -> int | None:
+        return self.app.consumer._committed_offset.get(TP(topic, partition))  # type: ignore[no-any-return]
+
     def _timer_topics(self) -> tuple[str, ...]:
         return (*self.settings.topics, self.settings.repartition_topic)
 
     async def _rebuild(self) -> None:
         """After (re)assignment: rebuild the timer index and re-send unconfirmed changes."""
         held = faustfixes.held_partitions(self.app, self.settings.repartition_topic)
-        self.timers = self.processor.timers = TimerIndex(self._timer_topics(), self._highwater)
+        self.timers = self.processor.timers = TimerIndex(self._timer_topics(), self._highwater, self._committed)
         self.timers.assigned(held)
         republished = 0
         from rules.evaluate.state import CustomerState

@@ -1,6 +1,6 @@
 """Everything that reaches into faust-streaming internals, in one place.
 
-faust-streaming 0.15.3 needs four adjustments here (measured on the embedded broker,
+faust-streaming 0.15.3 needs five adjustments here (measured on the embedded broker,
 see the README's operations notes):
   * the worker consumer's fetch wait is hard-coded to 1,500 ms; a broker that never
     answers a fetch early (Tansu) then adds that to every event's latency;
@@ -9,7 +9,11 @@ see the README's operations notes):
     The high watermark of a fetch response is right, so we read that instead;
   * a table write needs "the current event" to pick its changelog partition; inside a
     batch (take_events) or a timer there is none, so we set the partition ourselves;
-  * Faust's worker leaves the root logger at DEBUG (for its spinner).
+  * Faust's worker leaves the root logger at DEBUG (for its spinner);
+  * after a rebalance Faust seeks every partition back to its committed offset, but
+    aiokafka skips the seek when that offset is 0 or missing, so messages fetched (and
+    dropped because the rebalance began) before a group's first commit were never read
+    again; those partitions are now rewound to their start.
 """
 from __future__ import annotations
 
@@ -83,6 +87,33 @@ def patch_end_offsets(timeout_ms: int = 3000) -> None:
 
     highwaters._segmenter = True  # type: ignore[attr-defined]
     driver.AIOKafkaConsumerThread._highwaters = highwaters
+
+
+def rewind_uncommitted(topics: set[str]) -> None:
+    """Seek partitions of `topics` with no committed offset to offset 0 (see module docstring)."""
+    from faust.transport.drivers import aiokafka as driver
+
+    original = driver.AIOKafkaConsumerThread.seek_to_committed
+    if getattr(original, "_segmenter", False):
+        driver.AIOKafkaConsumerThread._rewind_topics = set(topics)  # type: ignore[attr-defined]
+        return
+
+    async def seek_to_committed(self: Any) -> Any:
+        consumer = self._ensure_consumer()
+        wanted = getattr(driver.AIOKafkaConsumerThread, "_rewind_topics", set())
+
+        async def seek() -> Any:
+            committed = await consumer.seek_to_committed()
+            for tp in consumer.assignment():
+                if tp.topic in wanted and not committed.get(tp):
+                    consumer.seek(tp, 0)  # out of range (retention) resets to the earliest offset
+            return committed
+
+        return await self.call_thread(seek)
+
+    seek_to_committed._segmenter = True  # type: ignore[attr-defined]
+    driver.AIOKafkaConsumerThread._rewind_topics = set(topics)  # type: ignore[attr-defined]
+    driver.AIOKafkaConsumerThread.seek_to_committed = seek_to_committed
 
 
 class _PartitionEvent:

@@ -6,14 +6,20 @@ the customer's current wake-up time.
 
 Flips of a partition fire up to its watermark: the smallest, over the topics feeding
 that partition (the inputs and the repartition topic), of the greatest event time
-processed from it, where a topic-partition processed up to its high watermark counts
-as caught up (the wall clock); one that has delivered nothing since assignment counts
-as caught up after a moment without input. Watching the repartition topic too keeps flips from overtaking
-forwarded events still in flight. Live, event times
-follow the wall clock closely, so flips fire on time; while a partition works through
-a backlog or a backfill, its flips fire in event time among its events, so a
-customer's clock never runs ahead of events still queued for it, and the change
-stream is the one replay gives.
+processed from it. A topic-partition counts as caught up, and lets flips follow the
+wall clock, once it has had no input for `IDLE_MS` and its next offset to process has
+reached its high watermark as the last fetch reported it (the quiet second covers a
+producer still sending: the last fetch cannot know of messages not yet written). One
+that has delivered nothing since assignment starts from its committed offset; until
+the first fetch answers, its flips wait, so after a restart or a rebalance a flip that
+is already due by the wall clock does not overtake the backlog still queued for it.
+Watching the repartition topic too keeps flips from overtaking forwarded events still
+in flight. Live, event times follow the wall clock closely, so flips fire on time;
+while a partition works through a backlog or a backfill, its flips fire in event time
+among its events, so a customer's clock never runs ahead of events still queued for it,
+and the change stream is the one replay gives.
+
+Without a consumer to ask (the in-memory test bus), the quiet second alone decides.
 """
 from __future__ import annotations
 
@@ -22,16 +28,19 @@ import time
 from collections.abc import Callable
 
 IDLE_MS = 1_000
-"""A partition with no input for this long has caught up: its flips follow the wall clock."""
+"""A topic-partition is caught up only after this long without input (see above)."""
+
+OffsetOf = Callable[[str, int], "int | None"]
 
 
 class TimerIndex:
     def __init__(self, topics: tuple[str, ...] = (),
-                 highwater: Callable[[str, int], int | None] | None = None) -> None:
+                 highwater: OffsetOf | None = None, start: OffsetOf | None = None) -> None:
         self._heaps: dict[int, list[tuple[int, str]]] = {}
         self._latest: dict[str, int] = {}
         self.topics = topics
         self.highwater = highwater  # end offset of a topic-partition, as last fetched
+        self.start = start  # where reading resumes after assignment: the committed offset
         # (topic, partition) -> (max event ts or None, next offset or None, last input or assignment at)
         self._progress: dict[tuple[str, int], tuple[int | None, int | None, float]] = {}
 
@@ -63,11 +72,16 @@ class TimerIndex:
     def _caught_up(self, topic: str, partition: int, progress: tuple[int | None, int | None, float],
                    now: float) -> bool:
         _, next_offset, since = progress
-        if next_offset is not None and self.highwater is not None:
-            end = self.highwater(topic, partition)
-            if end is not None:
-                return next_offset >= end
-        return (now - since) * 1000 >= IDLE_MS
+        if (now - since) * 1000 < IDLE_MS:
+            return False  # input (or the assignment) just now: more may be on its way
+        if self.highwater is None:
+            return True
+        end = self.highwater(topic, partition)
+        if end is None:
+            return False  # not fetched yet: the backlog may be anything
+        if next_offset is None:
+            next_offset = (self.start(topic, partition) if self.start is not None else None) or 0
+        return next_offset >= end
 
     def mark_idle(self) -> None:
         """Treat every partition as caught up (all input processed)."""
