@@ -192,12 +192,37 @@ def make_update(spec: AggregateSpec, where: Callable[[object], object] | None) -
 
         return total
 
+    if spec.within is not None and where is None and kind == "count":
+        return _window_count(key, spec.width, spec.within)
+
     def general(slots: dict[str, Slot], ts: int, event_id: str, props: dict[str, object], now: int) -> None:
         if where is not None and where(props) is not True:
             return
         add(spec, slots, ts, event_id, values_at(props, path) if path else [], now)
 
     return general
+
+
+def _window_count(key: str, width: int, within: int) -> Update:
+    """`count(type, within=D)`, the commonest window: one integer per bucket. Buckets
+    that left the window are dropped whenever a new bucket starts, which keeps memory
+    bounded without a scan on every event."""
+    def window_count(slots: dict[str, Slot], ts: int, event_id: str, props: dict[str, object], now: int) -> None:
+        start = ts - ts % width
+        floor = now - within
+        if start <= floor:
+            return  # too old to ever count again
+        buckets: dict[int, int] | None = slots.get(key)  # type: ignore[assignment]
+        if not buckets:
+            slots[key] = {start: 1}
+        elif start in buckets:
+            buckets[start] += 1
+        else:
+            for old in [b for b in buckets if b <= floor]:
+                del buckets[old]
+            buckets[start] = 1
+
+    return window_count
 
 
 def value(spec: AggregateSpec, slots: dict[str, Slot], now: int) -> object:
@@ -225,17 +250,20 @@ def next_expiry(spec: AggregateSpec, slots: dict[str, Slot], now: int) -> int | 
 
 
 def next_crossing(spec: AggregateSpec, slots: dict[str, Slot], now: int,
-                  holds: Callable[[object], object]) -> int | None:
+                  holds: Callable[[object], object], ordered: bool = False) -> int | None:
     """For count/sum windows: the first bucket expiry after `now` at which `holds(value)`
     changes. Exact, because between expiries the value is constant; when nothing
-    changes before the window empties, there is no flip to wait for."""
+    changes before the window empties, there is no flip to wait for. `ordered` says
+    `holds` is an ordering comparison (<, <=, >, >=) with a fixed bound."""
     buckets: dict[int, Slot] | None = slots.get(spec.key)  # type: ignore[assignment]
     if not buckets or spec.within is None:
         return None
     floor = now - spec.within
-    live = sorted((start, bucket) for start, bucket in buckets.items() if start > floor)
-    remaining = sum(bucket for _, bucket in live)  # type: ignore[misc]
+    remaining = sum(bucket for start, bucket in buckets.items() if start > floor)  # type: ignore[misc]
     current = holds(remaining)
+    if ordered and spec.kind == "count" and holds(0) == current:
+        return None  # a count only falls as buckets expire: a comparison true (or false) at both ends stays so
+    live = sorted((start, bucket) for start, bucket in buckets.items() if start > floor)
     for start, bucket in live:
         remaining -= bucket  # type: ignore[operator]
         if holds(remaining) != current:

@@ -174,6 +174,8 @@ class _Source:
         from rules.evaluate.analysis import dependencies
 
         if not dependencies(node, self.compiler).clock:
+            if isinstance(node, ast.Literal) and node.kind == "number":
+                return (0.0, repr(node.value))  # already a number: nothing to convert per call
             return (0.0, f"_instant({self.value(node)})")
         if isinstance(node, ast.Name):
             if node.parts == ("now",):
@@ -221,6 +223,15 @@ def _instant(value: object) -> object:
     return value
 
 
+def _orderings() -> set[Callable]:
+    from rules.evaluate.compile import COMPARE
+
+    return {COMPARE[op] for op in ("<", "<=", ">", ">=")}
+
+
+_ORDERINGS = _orderings()
+
+
 def window_cross(spec: object, slots: dict, now: int, limit: object, compare: Callable, flipped: bool) -> object:
     """Next bucket expiry at which `window OP limit` changes (shared by both backends)."""
     if limit is None:
@@ -232,7 +243,7 @@ def window_cross(spec: object, slots: dict, now: int, limit: object, compare: Ca
         except TypeError:
             return None
 
-    return aggregates.next_crossing(spec, slots, now, holds)  # type: ignore[arg-type]
+    return aggregates.next_crossing(spec, slots, now, holds, compare in _ORDERINGS)  # type: ignore[arg-type]
 
 
 NextFlipFast = Callable[[dict, dict, int, dict], "int | None"]
@@ -248,28 +259,38 @@ def compile_next_flip(nodes: list[ast.Node], compiler: Compiler) -> NextFlipFast
     source.env.update({"_instant": _instant, "_cross": crossing_instant, "_wcross": window_cross,
                        "_expiry": aggregates.next_expiry})
     lines = ["def next_flip(slots, profile, now, seqs):", "    best = None"]
-    for item in flip_plan(nodes, compiler):
-        if isinstance(item, LineFlip):
-            left, right = source.line(item.comparison.left), source.line(item.comparison.right)
-            if left is None or right is None:
-                return None
-            slope = left[0] - right[0]
-            if slope == 0:
-                continue
-            a, b = source.temp(), source.temp()
-            compare = source.constant(COMPARE[item.comparison.op])
-            lines.append(f"    if ({a} := {left[1]}) is not None and ({b} := {right[1]}) is not None:")
-            lines.append(f"        found = _cross({slope!r}, {a} - {b}, now, {compare})")
-        elif isinstance(item, WindowFlip):
-            spec = source.constant(compiler.aggregate_spec(item.total))
-            compare = source.constant(COMPARE[item.op])
-            lines.append("    if True:")
-            lines.append(f"        found = _wcross({spec}, slots, now, {source.value(item.bound)}, {compare}, {item.flipped!r})")
+    for node in nodes:
+        guard = _static_guard(node, compiler, source)
+        block: list[str] = []
+        for item in flip_plan([node], compiler):
+            if isinstance(item, LineFlip):
+                left, right = source.line(item.comparison.left), source.line(item.comparison.right)
+                if left is None or right is None:
+                    return None
+                slope = left[0] - right[0]
+                if slope == 0:
+                    continue
+                a, b = source.temp(), source.temp()
+                compare = source.constant(COMPARE[item.comparison.op])
+                block.append(f"if ({a} := {left[1]}) is not None and ({b} := {right[1]}) is not None:")
+                block.append(f"    found = _cross({slope!r}, {a} - {b}, now, {compare})")
+            elif isinstance(item, WindowFlip):
+                spec = source.constant(compiler.aggregate_spec(item.total))
+                compare = source.constant(COMPARE[item.op])
+                block.append("if True:")
+                block.append(f"    found = _wcross({spec}, slots, now, {source.value(item.bound)}, {compare}, {item.flipped!r})")
+            else:
+                block.append("if True:")
+                block.append(f"    found = _expiry({source.constant(item.spec)}, slots, now)")
+            block.append("    if found is not None and (best is None or found < best):")
+            block.append("        best = found")
+        if not block:
+            continue
+        if guard is not None:
+            lines.append(f"    if {guard}:")
+            lines.extend("        " + line for line in block)
         else:
-            lines.append("    if True:")
-            lines.append(f"        found = _expiry({source.constant(item.spec)}, slots, now)")
-        lines.append("        if found is not None and (best is None or found < best):")
-        lines.append("            best = found")
+            lines.extend("    " + line for line in block)
     if len(lines) == 2:
         return None
     lines.append("    return best")
@@ -287,6 +308,25 @@ def compile_next_flip(nodes: list[ast.Node], compiler: Compiler) -> NextFlipFast
             raise Fallback from None
 
     return next_flip
+
+
+def _static_guard(node: ast.Node, compiler: Compiler, source: _Source) -> str | None:
+    """Source of the part of an `and` condition that time alone cannot change.
+
+    While such a conjunct is false the whole condition is false and stays so until an
+    event arrives (which re-evaluates anyway), so its flips need not be looked for:
+    a customer who never ordered is not woken when their account turns 30 days old
+    for `since(profile.created_at) >= 30d and orders >= 1`. Conjuncts that read the
+    clock, a window or another segment are not static."""
+    from rules.evaluate.analysis import dependencies
+
+    if not (isinstance(node, ast.Logical) and node.op == "and"):
+        return None
+    static = [operand for operand in node.operands
+              if not (deps := dependencies(operand, compiler)).timed and not deps.segments]
+    if not static or len(static) == len(node.operands):
+        return None
+    return " and ".join(source.holds(operand) for operand in static)
 
 
 def compile_condition(node: ast.Node, compiler: Compiler) -> Condition:

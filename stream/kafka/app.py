@@ -19,11 +19,13 @@ from typing import Any
 import faust
 
 from rules import Engine
+from rules.evaluate.engine import ANONYMOUS
 from rules.language.model import Definitions
 from faust.types import TP
 
 from stream.kafka import faustfixes
 from stream.kafka.batchoutput import BatchOutput
+from stream.kafka.handover import PendingHandovers
 from stream.kafka.messages import Message
 from stream.kafka.processor import BatchStats, Processor, Topics
 from stream.kafka.statestore import ALIAS_PREFIX, TableAliases, TableStates
@@ -195,7 +197,8 @@ class SegmenterApp:
                 await asyncio.sleep(TIMER_TICK)
                 now = int(time.time() * 1000)
                 upcoming = self.timers.next_instant()
-                if self.ready and upcoming is not None and upcoming <= now:
+                due = upcoming is not None and upcoming <= now
+                if self.ready and (due or self.processor.pending):
                     await self._round(lambda: self.processor.fire(now, self.stats))
 
         if os.environ.get("SEGMENTER_DEBUG_ROUNDS"):
@@ -232,6 +235,7 @@ class SegmenterApp:
         held = faustfixes.held_partitions(self.app, self.settings.repartition_topic)
         self.timers = self.processor.timers = TimerIndex(self._timer_topics(), self._highwater, self._committed)
         self.timers.assigned(held)
+        self.processor.pending = PendingHandovers()
         republished = 0
         from rules.evaluate.state import CustomerState
 
@@ -242,6 +246,8 @@ class SegmenterApp:
             state = CustomerState.from_bytes(raw)
             if state.partition in held:
                 self.timers.schedule(key, state.partition, state.wake)
+                if state.held is not None and key.startswith(ANONYMOUS):
+                    self.processor.recover_waiting(key, state)
                 republished += self.processor.republish(key, state)
         if republished:
             await self.output.flush(self.app.producer._ensure_producer())

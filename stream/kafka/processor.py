@@ -6,6 +6,8 @@ Kept free of Faust so the routing rules can be tested directly:
     forwarded to the repartition topic keyed by that id;
   * `identify` first visits the anonymous id's partition, where the visitor's history
     and the alias live, then travels on to the customer's partition with the history;
+    the hand-over waits there until that partition has read up to the identify's
+    time (see `handover`);
   * an anonymous-only event of an identified visitor is forwarded to the customer;
   * a message that cannot be used goes to the dead-letter topic with its original
     bytes, source topic/partition/offset and the reason.
@@ -18,7 +20,9 @@ from dataclasses import dataclass, field
 
 from rules import BadEvent, Change, Engine, parse_event
 from rules.evaluate.events import Event
+from rules.evaluate.engine import ANONYMOUS
 from stream.kafka import envelope
+from stream.kafka.handover import DETACH, EVENT, PendingHandovers
 from stream.kafka import messages as m
 from stream.kafka.messages import Message, Output
 from rules.evaluate.state import CustomerState
@@ -57,6 +61,7 @@ class Processor:
         self.on_change = on_change
         self.partition_of: dict[str, int] = {}  # keys written this round -> table partition
         self.round = 0
+        self.pending = PendingHandovers()
 
     def begin_round(self) -> None:
         """Everything sent in earlier rounds is flushed: their outbox entries can go."""
@@ -69,6 +74,8 @@ class Processor:
             outcome = self._one(message, stats)
             key = (message.topic, outcome)
             stats.by_topic[key] = stats.by_topic.get(key, 0) + 1
+        if self.pending:
+            self.resume(int(time.time() * 1000), stats)
 
     def _one(self, message: Message, stats: BatchStats) -> str:
         kind = message.headers.get(m.KIND, b"event")
@@ -81,7 +88,8 @@ class Processor:
             self._dead_letter(message, str(exc))
             stats.dead_letters += 1
             return "dead_letter"
-        self.timers.observe(message.topic, message.partition, event.ts, message.offset)
+        if message.offset >= 0:  # not a message taken back out of a state
+            self.timers.observe(message.topic, message.partition, event.ts, message.offset)
         customer = message.headers.get(m.CUSTOMER)
         if customer is not None:
             event.customer_id = customer.decode()
@@ -90,25 +98,72 @@ class Processor:
             self._release(event.customer_id or "", message, stats)
             return outcome
         if kind == b"detach":  # identify on the visitor's partition: hand the history over
-            anonymous = event.anonymous_id or ""
-            visitor = self.engine.detach_visitor(anonymous, event.customer_id or "")
-            self._note(f"anon:{anonymous}", message.partition)
-            self._note(ALIAS_PREFIX + anonymous, message.partition)
-            self._forward(event.customer_id or "", envelope.pack(message.value, visitor), {m.KIND: b"visitor"})
-            stats.forwarded += 1
-            return "forwarded"
+            return self._detach(event, message, stats)
         routing = event.customer_id or event.anonymous_id or ""
         if message.key is None or message.key.decode(errors="replace") != routing:
             self._forward(routing, message.value, {m.KIND: b"event"})
             stats.forwarded += 1
             return "forwarded"
         if event.customer_id is None:
+            since = self.pending.since(ANONYMOUS + routing, message.partition)
+            if since is not None and event.ts > since:  # after a waiting identify: goes with it
+                return self._keep(ANONYMOUS + routing, EVENT + message.value, message.partition)
             owner = self.aliases.get(routing)
             if owner is not None:
                 self._forward(owner, message.value, {m.KIND: b"event", m.CUSTOMER: owner.encode()})
                 stats.forwarded += 1
                 return "forwarded"
         return self._local(event, message, stats)
+
+    def _detach(self, event: Event, message: Message, stats: BatchStats) -> str:
+        anonymous = event.anonymous_id or ""
+        key = ANONYMOUS + anonymous
+        visitor = self.states.get(key)
+        waiting = visitor is not None and visitor.held is not None
+        if waiting or (self.aliases.get(anonymous) is None and self._behind(message.partition, event.ts)):
+            self.pending.wait(message.partition, key, event.ts)
+            return self._keep(key, DETACH + message.value, message.partition)
+        history = self.engine.detach_visitor(anonymous, event.customer_id or "")
+        self._note(key, message.partition)
+        self._note(ALIAS_PREFIX + anonymous, message.partition)
+        self._forward(event.customer_id or "", envelope.pack(message.value, history), {m.KIND: b"visitor"})
+        stats.forwarded += 1
+        return "forwarded"
+
+    def _behind(self, partition: int, ts: int) -> bool:
+        return self.timers.horizon(partition, int(time.time() * 1000)) < ts
+
+    def _keep(self, key: str, item: bytes, partition: int) -> str:
+        """Keep a tagged message in a visitor's state until its hand-over can go."""
+        state = self.states.get(key) or CustomerState()
+        if state.held is None:
+            state.held = []
+        state.held.append(item)
+        self.states[key] = state
+        self._note(key, partition)
+        return "held"
+
+    def resume(self, now: int, stats: BatchStats) -> None:
+        """Carry out the hand-overs whose visitor partition has caught up, then the
+        anonymous events that waited behind them, in the order they came."""
+        for partition, key in self.pending.due(lambda p: self.timers.horizon(p, now)):
+            state = self.states.get(key)
+            if state is None or not state.held:
+                continue
+            held, state.held = state.held, None
+            self.states[key] = state
+            anonymous = key[len(ANONYMOUS):].encode()
+            for item in held:
+                kind = b"detach" if item[:1] == DETACH else b"event"
+                self._one(Message(self.topics.repartition, partition, -1, anonymous, item[1:], {m.KIND: kind}, 0),
+                          stats)
+
+    def recover_waiting(self, key: str, state: CustomerState) -> None:
+        """After assignment: a visitor state holding a hand-over waits again."""
+        for item in state.held or ():
+            if item[:1] == DETACH:
+                self.pending.wait(state.partition, key, parse_event(item[1:]).ts)
+                return
 
     def _local(self, event: Event, message: Message, stats: BatchStats) -> str:
         """An event on its customer's partition: apply it, or hold it behind an identify."""
@@ -169,7 +224,10 @@ class Processor:
 
     # -- time ---------------------------------------------------------------------
     def fire(self, now: int, stats: BatchStats) -> int:
-        """Fire every time-based flip due at or before `now` (wall clock, ms)."""
+        """Fire every time-based flip due at or before `now` (wall clock, ms), and carry
+        out identify hand-overs whose partition has caught up meanwhile."""
+        if self.pending:
+            self.resume(now, stats)
         fired = 0
         for key, partition, instant, horizon in self.timers.pop_due(now):
             waiting = self.states.get(key)

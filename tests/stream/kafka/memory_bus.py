@@ -46,15 +46,24 @@ class MemoryBus:
         self.offsets[partition] += 1
 
     def run(self, batch: int = 50) -> None:
-        """Process until every queue is empty, a batch per partition in turn."""
-        while any(self.queues):
+        """Process until every queue is empty, a batch per partition in turn; then, as
+        a worker does once its input is quiet, let waiting hand-overs go, and go on."""
+        while any(self.queues) or self.processor.pending:
             for queue in self.queues:
                 if queue:
                     taken = [queue.popleft() for _ in range(min(batch, len(queue)))]
                     self.processor.begin_round()
                     self.processor.process(taken, self.stats)
-                    self.states.flush(self._write)
-                    self.aliases.flush(self._write)
+                    self._flush()
+            if not any(self.queues) and self.processor.pending:
+                self.timers.mark_idle()
+                self.processor.begin_round()
+                self.processor.resume(2**62, self.stats)
+                self._flush()
+
+    def _flush(self) -> None:
+        self.states.flush(self._write)
+        self.aliases.flush(self._write)
 
     def fire(self, now: int, idle: bool = True) -> None:
         """Fire due flips; `idle` means all input is processed, so flips follow `now`."""
