@@ -108,8 +108,10 @@ class Engine:
                 visitor = self.detach_visitor(event.anonymous_id or "", event.customer_id or "")
             if visitor is not None:
                 self._merge_visitor(state, visitor)
-        if created or kind == "identify" or state.version != program.version:
+        if kind == "identify" or (state.version != program.version and not created):
             targets = program.all_segments()
+        elif created:
+            targets = program.first_event(kind)
         else:
             targets = program.affected.get(kind, ())
             if state.wake is not None and state.wake <= now:

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from rules.evaluate import aggregates
 from rules.evaluate.aggregates import AggregateSpec
 from rules.evaluate.analysis import Dependencies, dependencies
-from rules.evaluate.codegen import Condition, NextFlipFast, compile_condition, compile_next_flip
+from rules.evaluate.codegen import Condition, Fallback, NextFlipFast, compile_condition, compile_next_flip
 from rules.evaluate.compile import Compiler, Fn
 from rules.evaluate.context import Context
 from rules.evaluate.timing import NextFlip, next_flip_function
+from rules.language import ast
 from rules.language.model import Definitions, Segment
 
 PROFILE_EVENTS = ("customer_created", "customer_updated")
@@ -58,6 +59,13 @@ class Program:
     update_functions: dict[str, tuple[aggregates.Update, ...]] = field(default_factory=dict)
     # per segment, what the engine's inner loop reads, unpacked in one step
     rows: list[tuple[object, ...]] = field(default_factory=list)
+    # for a customer's first event: segments that may hold, by event type (see `_fresh`)
+    fresh: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    fresh_other: tuple[int, ...] = ()
+
+    def first_event(self, kind: str) -> tuple[int, ...]:
+        """Segments to evaluate for a customer's very first event of type `kind`."""
+        return self.fresh.get(kind, self.fresh_other)
 
     def all_segments(self) -> tuple[int, ...]:
         return tuple(range(len(self.segments)))
@@ -141,4 +149,25 @@ def compile_program(defs: Definitions) -> Program:
     program.profile_affected = program.closure({s.index for s in compiled if s.dependencies.profile})
     for event in PROFILE_EVENTS:
         program.affected[event] = tuple(sorted(set(program.affected.get(event, ())) | set(program.profile_affected)))
+    possible = {s.index for s in compiled if not _false_when_empty(defs.segments[s.name].when, compiler)}
+    program.fresh = {event: program.closure(possible | set(found)) for event, found in program.affected.items()}
+    program.fresh_other = program.closure(possible)
     return program
+
+
+def _false_when_empty(when: ast.Node, compiler: Compiler) -> bool:
+    """Is `when` false for a customer with no events, no profile and no memberships,
+    whatever the time? Then a customer's first event need not evaluate the segment
+    unless that event's type feeds it (it is then in `affected`): most segments need
+    orders, spend or views that a new customer does not have yet."""
+    operands = when.operands if isinstance(when, ast.Logical) and when.op == "and" else (when,)
+    for operand in operands:
+        found = dependencies(operand, compiler)
+        if found.clock or found.segments:
+            continue  # an empty window stays empty; the clock and other segments do not stay put
+        try:
+            if not compile_condition(operand, compiler)({}, {}, 0, {}):
+                return True
+        except Fallback:
+            continue
+    return False
