@@ -13,6 +13,7 @@ from pathlib import Path
 import orjson
 
 from rules import DefinitionError, load_definitions
+from rules.language import ast
 from rules.language.model import Definitions
 from rules.quality.conditions import inline_traits
 from rules.quality.diff import SegmentDiff, customer_diffs, segment_diffs
@@ -91,11 +92,21 @@ def statuses(live: Definitions, new: Definitions) -> dict[str, str]:
 
 
 def _meaning(definitions: Definitions, name: str) -> tuple[object, ...]:
+    """What decides membership: the conditions with traits written out, holdout, the earlier
+    levels of its tier and the segments it reads with in_segment()."""
     segment = definitions.segments[name]
     exit_when = inline_traits(segment.exit_when, definitions) if segment.exit_when is not None else None
     earlier = definitions.tiers.get(segment.tier or "", ())[:segment.tier_rank]
-    levels = tuple(inline_traits(definitions.segments[n].when, definitions) for n in earlier if n in definitions.segments)
-    return (inline_traits(segment.when, definitions), exit_when, segment.holdout, levels)
+    when = inline_traits(segment.when, definitions)
+    read = sorted(_in_segment(when) | (_in_segment(exit_when) if exit_when is not None else set()))
+    return (when, exit_when, segment.holdout,
+            tuple(_meaning(definitions, n) for n in (*earlier, *read) if n in definitions.segments))
+
+
+def _in_segment(node: ast.Node) -> set[str]:
+    if isinstance(node, ast.Call) and node.function == "in_segment":
+        return {str(getattr(node.args[0], "value", ""))}
+    return {name for child in ast.children(node) for name in _in_segment(child)}
 
 
 def _print_text(header: dict[str, object], rows: list[SegmentDiff]) -> None:

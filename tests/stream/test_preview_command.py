@@ -115,3 +115,17 @@ def test_progress_goes_to_stderr(files) -> None:
     )
     assert "reading" in result.stderr and "live" in result.stderr and "new" in result.stderr
     assert "━" not in result.stdout and "loyalty" in result.stdout
+
+
+def test_definition_status_follows_traits_and_in_segment(tmp_path) -> None:
+    from stream.commands.preview_command import statuses
+
+    live, new = tmp_path / "live.yaml", tmp_path / "new.yaml"
+    live.write_text("traits:\n  spend: sum(order_placed.total)\nsegments:\n"
+                    "  big:\n    when: spend > 100\n  reader:\n    when: in_segment(\"big\")\n"
+                    "  plain:\n    when: count(page_view) > 1\n  gone:\n    when: count(page_view) > 9\n")
+    new.write_text("traits:\n  spend: sum(order_placed.total) - sum(order_refunded.amount)\nsegments:\n"
+                   "  big:\n    when: spend > 100\n  reader:\n    when: in_segment(\"big\")\n"
+                   "  plain:\n    when: count(page_view) > 1\n  fresh:\n    when: count(page_view) > 5\n")
+    found = statuses(load_definitions(live), load_definitions(new))
+    assert found == {"big": "changed", "reader": "changed", "plain": "same", "fresh": "added", "gone": "removed"}
