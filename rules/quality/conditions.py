@@ -9,6 +9,7 @@ assumed about aggregates.
 from __future__ import annotations
 
 import dataclasses
+import operator
 from dataclasses import dataclass
 
 from rules.language import ast
@@ -20,6 +21,7 @@ AGGREGATES = {"count", "sum", "avg", "min", "max", "first", "last", "distinct"}
 NEVER_NULL = {"count", "sum"}
 FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "=="}
 ALWAYS, NEVER = "always", "never"
+_COMPARE = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne}
 
 
 def inline_traits(node: ast.Node, definitions: Definitions) -> ast.Node:
@@ -127,6 +129,9 @@ def verdict(node: ast.Node) -> Verdict:
         return Verdict(NEVER, inner.reason) if inner.truth == ALWAYS else UNKNOWN
     if isinstance(node, ast.Logical):
         return _and(node) if node.op == "and" else _or(node)
+    if isinstance(node, ast.Compare) and literal_number(node.left) and literal_number(node.right):
+        holds = _COMPARE[node.op](literal_number(node.left)[0], literal_number(node.right)[0])  # type: ignore[index]
+        return Verdict(ALWAYS if holds else NEVER, f"'{node.text}' compares two constants")
     found = bound(node)
     if found is not None:
         possible = found.interval.intersect(domain(found.operand))

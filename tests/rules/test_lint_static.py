@@ -168,3 +168,16 @@ def test_example_definitions_only_note_the_segment_without_actions() -> None:
     example = Path(__file__).parents[2] / "examples" / "segments"
     found = [(f.check, f.segment) for f in static_findings(load_definitions(example))]
     assert found == [("unused", "regular")]
+
+
+def test_comparison_of_two_constants(write_yaml) -> None:
+    found = lint(write_yaml, """
+        segments:
+          switched_off:
+            when: 1 > 2 and count(order_placed) > 0
+            {A}
+          switched_on:
+            when: 30d < 1y and count(order_placed) > 0
+            {A}
+    """)
+    assert found == [("never-holds", 3, "switched_off")]
