@@ -61,11 +61,10 @@ def run(args: argparse.Namespace) -> int:
         after = final_memberships(engine)
     report_bad_lines(args.events, loaded)
     rows = segment_diffs(before, after, statuses(live, new))
+    moved = list(customer_diffs(before, after))
     if args.out:
         with args.out.open("wb") as out:
-            for line in customer_diffs(before, after):
-                out.write(orjson.dumps(line) + b"\n")
-    moved = sum(1 for _ in customer_diffs(before, after)) if not args.out else None
+            out.writelines(orjson.dumps(line) + b"\n" for line in moved)
     header = {"live": str(live_path), "live_definition": live.version, "new": str(args.segments),
               "new_definition": new.version, "as_of": format_timestamp(summary.as_of or 0), "customers": len(after)}
     if args.json:
@@ -73,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         _print_text(header, rows)
-    if moved is not None:
-        print(f"{moved:,} customers change segments (--out FILE lists them)", file=sys.stderr)
+    where = f", listed in {args.out}" if args.out else " (--out FILE lists them)"
+    print(f"{len(moved):,} customers change segments{where}", file=sys.stderr)
     return 0
 
 
