@@ -143,3 +143,8 @@ def test_sizes_and_overlaps_match_replay_memberships(tmp_path, capsys) -> None:
     assert len(got) > 10  # the example segments do overlap in this traffic
     flagged = {(w["segment"], w["message"].split("'")[1]) for w in report["warnings"] if w["check"] == "overlap"}
     assert flagged == {(b, a) for (a, b), (_, _, j) in expected_pairs.items() if j > 0.8}
+
+
+def test_unknown_check_in_ignore_is_an_error(small, capsys) -> None:
+    assert main(["lint", str(small["defs"]), "--ignore", "too-wide"]) == 2
+    assert "--ignore: unknown check too-wide" in capsys.readouterr().err
