@@ -7,13 +7,15 @@ from collections.abc import Sequence
 
 from sinks import cli as sinks_command
 from sinks import redrive_cli as redrive_command
-from stream.commands import demo_command, replay_command, validate_command, worker_command
+from stream.commands import demo_command, lint_command, preview_command, replay_command, validate_command, worker_command
 
 COMMANDS = {
     "validate": validate_command,
     "replay": replay_command,
     "worker": worker_command,
     "demo": demo_command,
+    "lint": lint_command,
+    "preview": preview_command,
     "sinks": sinks_command,
     "redrive": redrive_command,
 }

@@ -10,14 +10,11 @@ from pathlib import Path
 import orjson
 
 from rules import Change, DefinitionError, Engine, load_definitions
-from rules.timeutil import format_timestamp, parse_timestamp
-from stream.eventfile import load_events
-from stream.gcpause import collector_paused
+from rules.timeutil import format_timestamp
 from stream.progress import progress_bar
-from stream.replay import replay
+from stream.replay_file import evaluate, parse_as_of, read_events, report_bad_lines, wants_progress
 
 HELP = "run the evaluator over a JSONL(.gz) file of events; write changes and final memberships"
-SHOWN_BAD_LINES = 20
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -41,19 +38,14 @@ def run(args: argparse.Namespace) -> int:
     if not args.events.exists():
         print(f"{args.events}: no such file", file=sys.stderr)
         return 1
-    as_of = None
-    if args.as_of is not None:
-        try:
-            as_of = parse_timestamp(int(args.as_of) if args.as_of.isdigit() else args.as_of)
-        except ValueError as exc:
-            print(f"--as-of: {exc}", file=sys.stderr)
-            return 1
-    show = args.progress == "always" or (args.progress == "auto" and args.events.stat().st_size > 5_000_000)
+    try:
+        as_of = parse_as_of(args.as_of)
+    except ValueError as exc:
+        print(f"--as-of: {exc}", file=sys.stderr)
+        return 1
     started = time.perf_counter()
-    with progress_bar(show) as bar, collector_paused():
-        reading = bar.task("reading", args.events.stat().st_size)
-        loaded = load_events(args.events, on_progress=reading)
-        engine = Engine(defs)
+    with progress_bar(wants_progress(args.progress, args.events)) as bar:
+        loaded = read_events(args.events, bar)
         with ExitStack() as stack:
             changes_out = stack.enter_context(args.changes.open("wb")) if args.changes else None
 
@@ -61,9 +53,7 @@ def run(args: argparse.Namespace) -> int:
                 if changes_out is not None:
                     changes_out.write(change.to_json() + b"\n")
 
-            evaluating = bar.task("evaluating", len(loaded.events))
-            summary = replay(engine, loaded.events, on_change, as_of, on_progress=evaluating)
-            evaluating(len(loaded.events))
+            engine, summary = evaluate(defs, loaded, bar, as_of, on_change)
     if args.memberships:
         write_memberships(engine, args.memberships)
     for customer in args.explain:
@@ -73,10 +63,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             sys.stdout.write(orjson.dumps(explanation, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
     elapsed = time.perf_counter() - started
-    for line, reason in loaded.bad[:SHOWN_BAD_LINES]:
-        print(f"{args.events}:{line}: skipped: {reason}", file=sys.stderr)
-    if len(loaded.bad) > SHOWN_BAD_LINES:
-        print(f"... and {len(loaded.bad) - SHOWN_BAD_LINES} more bad lines", file=sys.stderr)
+    report_bad_lines(args.events, loaded)
     customers = len(engine.customers())
     rate = (summary.applied + summary.duplicates) / elapsed if elapsed else 0
     print(

@@ -1,0 +1,85 @@
+"""Sizes, shares and pairwise overlaps of segments, from memberships as of one instant.
+
+Pure set arithmetic over `customer -> segments`, so it serves replayed memberships and
+is easy to check by hand. Overlap is the Jaccard index |A and B| / |A or B|.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from itertools import combinations
+
+from rules.language.model import Definitions
+from rules.quality.finding import Finding
+
+
+@dataclass(frozen=True)
+class SegmentSize:
+    segment: str
+    members: int
+    share: float  # of all customers
+    entered: int  # enter changes during the replay
+    exited: int
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Overlap:
+    first: str
+    second: str
+    both: int
+    either: int
+
+    @property
+    def jaccard(self) -> float:
+        return self.both / self.either if self.either else 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        return {**asdict(self), "jaccard": round(self.jaccard, 6)}
+
+
+def segment_sizes(segments: Iterable[str], memberships: Mapping[str, Iterable[str]],
+                  entered: Mapping[str, int], exited: Mapping[str, int]) -> list[SegmentSize]:
+    counts = Counter(segment for joined in memberships.values() for segment in joined)
+    customers = len(memberships)
+    return [SegmentSize(name, counts[name], counts[name] / customers if customers else 0.0,
+                        entered.get(name, 0), exited.get(name, 0)) for name in segments]
+
+
+def overlaps(memberships: Mapping[str, Iterable[str]]) -> list[Overlap]:
+    """Every pair of segments with a member in common, largest Jaccard first."""
+    sizes: Counter[str] = Counter()
+    shared: Counter[tuple[str, str]] = Counter()
+    for joined in memberships.values():
+        names = sorted(set(joined))
+        sizes.update(names)
+        shared.update(combinations(names, 2))
+    found = [Overlap(a, b, both, sizes[a] + sizes[b] - both) for (a, b), both in shared.items()]
+    return sorted(found, key=lambda o: (-o.jaccard, o.first, o.second))
+
+
+def population_findings(definitions: Definitions, sizes: list[SegmentSize], pairs: list[Overlap],
+                        min_size: int, max_share: float, max_overlap: float) -> list[Finding]:
+    """Too narrow, too broad, never entered, and overlapping segments."""
+    found: list[Finding] = []
+    for size in sizes:
+        segment = definitions.segments[size.segment]
+        if size.entered == 0:
+            found.append(Finding("never-entered", f"segment {size.segment!r} was never entered in these events",
+                                 segment.origin, size.segment))
+        elif size.members < min_size:
+            found.append(Finding("too-narrow", f"segment {size.segment!r} has {size.members} member{'s' if size.members != 1 else ''}, fewer than "
+                                 f"--min-size {min_size}", segment.origin, size.segment))
+        if size.share > max_share:
+            found.append(Finding("too-broad", f"segment {size.segment!r} holds {size.share:.1%} of customers, more "
+                                 f"than --max-share {max_share:.0%}", segment.origin, size.segment))
+    for pair in pairs:
+        if pair.jaccard > max_overlap:
+            second = definitions.segments[pair.second]
+            found.append(Finding("overlap", f"segments {pair.first!r} and {pair.second!r} overlap: Jaccard "
+                                 f"{pair.jaccard:.2f} ({pair.both} of {pair.either} customers in both), more than "
+                                 f"--max-overlap {max_overlap:.2f}", second.origin, pair.second))
+    return found

@@ -1,0 +1,71 @@
+"""Replaying a file of events: the steps `replay`, `lint` and `preview` share.
+
+Reading is separate from evaluating so a file can be read once and evaluated under
+two sets of definitions (`preview`).
+"""
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from rules import Change, Engine
+from rules.language.model import Definitions
+from rules.timeutil import parse_timestamp
+from stream.eventfile import LoadedEvents, load_events
+from stream.gcpause import collector_paused
+from stream.replay import OnChange, ReplaySummary, replay
+
+SHOWN_BAD_LINES = 20
+BIG_FILE_BYTES = 5_000_000
+
+
+class Progress(Protocol):
+    """What `stream.progress.progress_bar()` yields: one bar per task."""
+
+    def task(self, description: str, total: int) -> Callable[[int], None]: ...
+
+
+def wants_progress(choice: str, events: Path) -> bool:
+    """`--progress auto` draws a bar only for files big enough to wait for."""
+    return choice == "always" or (choice == "auto" and events.stat().st_size > BIG_FILE_BYTES)
+
+
+def parse_as_of(text: str | None) -> int | None:
+    """`--as-of` as RFC 3339 or epoch milliseconds; raises ValueError."""
+    if text is None:
+        return None
+    return parse_timestamp(int(text) if text.isdigit() else text)
+
+
+def read_events(path: Path, bar: Progress) -> LoadedEvents:
+    with collector_paused():
+        return load_events(path, on_progress=bar.task("reading", path.stat().st_size))
+
+
+def evaluate(definitions: Definitions, loaded: LoadedEvents, bar: Progress, as_of: int | None = None,
+             on_change: OnChange | None = None, label: str = "evaluating") -> tuple[Engine, ReplaySummary]:
+    """A fresh engine over `loaded` up to `as_of`; the events are not changed, so they can be reused."""
+    engine = Engine(definitions)
+    progress = bar.task(label, len(loaded.events))
+
+    def ignore(change: Change) -> None:
+        return None
+
+    with collector_paused():
+        summary = replay(engine, loaded.events, on_change or ignore, as_of, on_progress=progress)
+    progress(len(loaded.events))
+    return engine, summary
+
+
+def final_memberships(engine: Engine) -> dict[str, list[str]]:
+    """Customer id -> segments (sorted) as of the end of the replay, for every known customer."""
+    return {customer: engine.memberships(customer)[0] for customer in engine.customers()}
+
+
+def report_bad_lines(path: Path, loaded: LoadedEvents) -> None:
+    for line, reason in loaded.bad[:SHOWN_BAD_LINES]:
+        print(f"{path}:{line}: skipped: {reason}", file=sys.stderr)
+    if len(loaded.bad) > SHOWN_BAD_LINES:
+        print(f"... and {len(loaded.bad) - SHOWN_BAD_LINES} more bad lines", file=sys.stderr)
