@@ -267,7 +267,6 @@ def test_time_based_changes_arrive_at_their_instant_without_new_events(deploy, t
 
 
 # -- c: SIGKILL in the middle, restart, recover from the changelog --------------------------
-@pytest.mark.xfail(strict=False, reason="known gap (see the note on issue 3): after a restart or a rebalance, a few time-based flips can fire before the backlog of the reassigned partitions is fetched, so some customers' changes differ from replay")
 def test_sigkill_and_restart_lose_nothing_and_duplicate_nothing_that_differs(deploy) -> None:
     d = deploy(("behavior",))
     topic = d.inputs[0]
@@ -299,7 +298,6 @@ def test_sigkill_and_restart_lose_nothing_and_duplicate_nothing_that_differs(dep
 
 
 # -- d: two workers share the partitions, then one leaves -----------------------------------
-@pytest.mark.xfail(strict=False, reason="known gap (see the note on issue 3): after a restart or a rebalance, a few time-based flips can fire before the backlog of the reassigned partitions is fetched, so some customers' changes differ from replay")
 def test_two_workers_then_one_publish_one_stream_without_gaps(deploy) -> None:
     d = deploy(("behavior",))
     topic = d.inputs[0]
