@@ -232,6 +232,9 @@ def value(spec: AggregateSpec, slots: dict[str, Slot], now: int) -> object:
         return finish(slots.get(spec.key, empty))
     buckets: dict[int, Slot] | None = slots.get(spec.key)  # type: ignore[assignment]
     slot = empty
+    if buckets and spec.kind == "count":
+        floor = now - spec.within
+        return sum([bucket for start, bucket in buckets.items() if start > floor])  # type: ignore[misc]
     if buckets:
         floor = now - spec.within
         for start, bucket in buckets.items():
