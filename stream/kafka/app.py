@@ -180,7 +180,7 @@ class SegmenterApp:
             app.topics.add(self.channel)  # subscribe; messages bypass streams (faustfixes)
 
             async def deliver(batch: list[Any]) -> None:
-                messages = [_raw_message(message) for message in batch]
+                messages = [_record_message(record) for record in batch]
                 await self._round(lambda: self.processor.process(messages, self.stats))
 
             faustfixes.deliver_in_batches(app, set(settings.topics) | {settings.repartition_topic}, deliver)
@@ -268,6 +268,13 @@ def _raw_message(meta: Any, key: Any = None, value: Any = None) -> Message:
         headers = {k: (v if isinstance(v, bytes) else str(v).encode()) for k, v in headers}
     return Message(meta.topic, meta.partition, meta.offset, key, value, dict(headers or {}),
                    int((meta.timestamp or 0) * 1000))
+
+
+def _record_message(record: Any) -> Message:
+    """An aiokafka ConsumerRecord (headers as a list of pairs, timestamp in ms)."""
+    headers = dict(record.headers) if record.headers else {}
+    return Message(record.topic, record.partition, record.offset, record.key, record.value, headers,
+                   record.timestamp or 0)
 
 
 def _credentials(settings: Settings) -> Any:

@@ -157,16 +157,17 @@ def held_partitions(app: Any, topic: str) -> set[int]:
 
 
 def deliver_in_batches(app: Any, topics: set[str], handle: Any) -> None:
-    """Hand every fetched batch of `topics` messages to `await handle(messages)` directly.
+    """Hand every fetched batch of `topics` records to `await handle(records)` directly.
 
-    Faust's consumer loop awaits `wait_first(...)` (several futures and an
-    `asyncio.wait`) for every single message before it even reaches a stream, which
-    caps a worker at a few thousand events per second. Here the messages of our
-    topics are taken out of each fetch, processed as one batch, then acked; Faust
-    still owns group membership, flow control during rebalances, offset commits
-    (after a producer flush) and the tables. Other topics flow as usual.
+    Faust's consumer loop turns every record into a message object, reports it to its
+    sensors, awaits `wait_first(...)` (several futures and an `asyncio.wait`) and acks
+    it under a lock, one by one, which caps a worker at a few thousand events per
+    second. Here the records of our topics (aiokafka `ConsumerRecord`s) are taken out of
+    each fetch, processed as one batch, then acked together; Faust still owns group
+    membership, flow control during rebalances, offset commits (after a producer flush)
+    and the tables. Other topics flow as usual.
     """
-    from faust.transport.consumer import Consumer
+    from faust.transport.consumer import Consumer, ack_lock
 
     original = Consumer.getmany
     if not getattr(original, "_segmenter", False):
@@ -177,23 +178,48 @@ def deliver_in_batches(app: Any, topics: set[str], handle: Any) -> None:
                     yield item
                 return
             wanted, deliver = route
+            records, active = await self._wait_next_records(timeout)
             generation = self.app.consumer_generation_id
-            batch = []
-            async for tp, message in original(self, timeout):
-                if tp.topic in wanted:
-                    batch.append(message)
-                else:
-                    yield tp, message
-            if not batch:
+            if records is None or self.should_stop:
                 return
-            if self.app.consumer_generation_id != generation or not self.flow_active:
+            if not self.flow_active:
+                try:
+                    await self.perform_seek()
+                except Exception as exc:  # noqa: BLE001 - as Faust does
+                    self.log.warning(f"exception performing seek when flow not active {exc}")
+                return
+            buffered = self._buffered_partitions
+            ours, others = [], {}
+            for tp, found in records.items():
+                if active is not None and tp not in active and tp not in buffered:
+                    continue
+                if tp.topic in wanted:
+                    ours.append((tp, found))
+                else:
+                    others[tp] = found
+            for tp, record in self.scheduler.iterate(others):
+                if not self.flow_active or self.app.consumer_generation_id != generation:
+                    return
+                yield tp, self._to_message(tp, record)
+            if not ours or not self.flow_active or self.app.consumer_generation_id != generation:
                 return  # a rebalance began: the partitions' next owner reads these again
-            for message in batch:
-                self.track_message(message)
-            await deliver(batch)
-            for message in batch:
-                self.ack(message)
+            await deliver([record for _, found in ours for record in found])
+            _ack_all(self, ours, ack_lock)
 
         getmany._segmenter = True  # type: ignore[attr-defined]
         Consumer.getmany = getmany  # type: ignore[method-assign]
     app._segmenter_batches = (set(topics), handle)
+
+
+def _ack_all(consumer: Any, batches: list[tuple[Any, list[Any]]], lock: Any) -> None:
+    """What `Consumer.ack` does per message, for whole batches: offsets at or past the
+    committed one become eligible for the next commit."""
+    with lock:
+        for tp, records in batches:
+            committed = consumer._committed_offset[tp]
+            index = consumer._acked_index[tp]
+            fresh = [r.offset for r in records
+                     if (committed is None or r.offset >= committed) and r.offset not in index]
+            index.update(fresh)
+            consumer._acked[tp].extend(fresh)
+            consumer._n_acked += len(fresh)
