@@ -213,13 +213,17 @@ class Processor:
             stats.duplicates += 1
             return "duplicate"
         key = engine.key_of(event)
-        self._note(key, message.partition)
+        partition = message.partition
+        self.partition_of[key] = partition
         stats.processed += 1
-        if changes:
-            self._publish(key, changes, stats, message.timestamp_ms)
         state = self.states.get(key)
         if state is not None:
-            self.timers.schedule(key, message.partition, state.wake)
+            if state.partition != partition:
+                state.partition = partition
+                self.states[key] = state
+            if changes:
+                self._publish(key, changes, stats, message.timestamp_ms, state)
+            self.timers.schedule(key, partition, state.wake)
         return "applied"
 
     # -- time ---------------------------------------------------------------------
@@ -246,8 +250,9 @@ class Processor:
         return fired
 
     # -- output -------------------------------------------------------------------
-    def _publish(self, key: str, changes: list[Change], stats: BatchStats, appended_ms: int) -> None:
-        state = self.states.get(key)
+    def _publish(self, key: str, changes: list[Change], stats: BatchStats, appended_ms: int,
+                 state: CustomerState | None = None) -> None:
+        state = state if state is not None else self.states.get(key)
         assert state is not None
         outbox = [entry for entry in state.outbox if entry[0] >= self.round]
         encoded = key.encode()
