@@ -129,24 +129,28 @@ class SegmenterApp:
     # -- writing state ------------------------------------------------------------------
     def _write_states(self) -> int:
         """Put every changed state in the table's store and queue its changelog record."""
-        topic = self.settings.repartition_topic
-        store = self.table.data
-        changelog, output = self.changelog, self.output
+        by_partition: dict[int, list[tuple[bytes, bytes | None]]] = {}
+        partition_of, partition_for = self.processor.partition_of, self.output.partition_for
 
-        def write(key: str, value: bytes | None) -> None:
+        def collect(key: str, value: bytes | None) -> None:
             raw_key = key.encode()
-            partition = self.processor.partition_of.get(key)
+            partition = partition_of.get(key)
             if partition is None:
-                partition = self.output.partition_for(raw_key)
-            faustfixes.write_to_partition(topic, partition)  # the store files it per partition
-            if value is None:
-                if store.get(raw_key) is not None:
-                    del store[raw_key]
-            else:
-                store[raw_key] = value
-            output.send(changelog, raw_key, value, partition=partition)
+                partition = partition_for(raw_key)
+            by_partition.setdefault(partition, []).append((raw_key, value))
 
-        return self.states.flush(write) + self.aliases.flush(write)
+        count = self.states.flush(collect) + self.aliases.flush(collect)
+        store, changelog, send = self.table.data, self.changelog, self.output.send
+        for partition, writes in by_partition.items():
+            faustfixes.write_to_partition(self.settings.repartition_topic, partition)  # the store files it per partition
+            for raw_key, value in writes:
+                if value is None:
+                    if store.get(raw_key) is not None:
+                        del store[raw_key]
+                else:
+                    store[raw_key] = value
+                send(changelog, raw_key, value, partition=partition)
+        return count
 
     async def _round(self, work: Any) -> None:
         """One unit of work: evaluate, write state, send everything, and only then return

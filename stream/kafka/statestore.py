@@ -68,8 +68,9 @@ class TableStates(MutableMapping[str, CustomerState]):
     def flush(self, write: Callable[[str, bytes | None], None]) -> int:
         """Write every changed key once (None deletes); returns how many."""
         count = 0
+        cache = self.cache
         for key in self.dirty:
-            write(key, self.cache[key].to_bytes())
+            write(key, cache[key].to_bytes())
             count += 1
         for key in self.deleted:
             write(key, None)
