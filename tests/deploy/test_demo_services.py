@@ -1,9 +1,11 @@
 """The small programs docker-compose runs besides segmenter: the CRM stand-in and the shop producer."""
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import importlib.util
+import json
 import os
 import socket
 import subprocess
@@ -16,7 +18,12 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from deploy_files import DEPLOY, ROOT
+
+from stream.broker import EmbeddedBroker
+from stream.kafka.topics import ensure_topics
+from stream.settings import Settings
 
 SECRET = "test-secret"
 
@@ -90,8 +97,6 @@ def test_shop_producer_reads_the_worker_broker_syntax() -> None:
 
 async def read_topics(bootstrap: str, topics: list[str], expect: int) -> list[tuple[str, bytes | None, bytes]]:
     """Every message of `topics` from the beginning, until `expect` were read or nothing new comes."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50)
     await consumer.start()
     found: list[tuple[str, bytes | None, bytes]] = []
@@ -113,13 +118,6 @@ async def read_topics(bootstrap: str, topics: list[str], expect: int) -> list[tu
 def test_shop_producer_sends_keyed_history_to_the_input_topics(tmp_path: Path) -> None:
     """The compose `producer` service against a real (embedded) broker: the whole backfill
     arrives, each event keyed by its customer and in the topic of its kind."""
-    import asyncio
-    import json
-
-    from stream.broker import EmbeddedBroker
-    from stream.kafka.topics import ensure_topics
-    from stream.settings import Settings
-
     topics = ["orders", "behavior", "customers"]
     with EmbeddedBroker(log_path=tmp_path / "broker.log") as broker:
         asyncio.run(ensure_topics(Settings(brokers=[broker.url], partitions=4), topics))
