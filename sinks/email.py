@@ -60,6 +60,17 @@ class EmailSink(OrderedSink):
         self.redis = context.redis.get(context.redis_url)
         self.prefix = context.redis_prefix
 
+    async def start(self) -> None:
+        """Warn at once when the SMTP server does not answer (emails wait in retries, then
+        in the dead-letter topic), so a wrong host or port shows when the sinks start."""
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), self.timeout)
+        except (OSError, asyncio.TimeoutError) as exc:
+            log.warning("%s: SMTP server %s:%d does not answer (%s); its emails will be retried, then "
+                        "dead-lettered until it does", self.name, self.host, self.port, exc or "timeout")
+            return
+        writer.close()
+
     async def values(self, item: Delivery) -> tuple[dict[str, str], str]:
         """What templates can use: the change's fields, and profile/traits from the lookup;
         and, for the error of an email without recipient, what the lookup gave.

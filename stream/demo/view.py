@@ -49,7 +49,9 @@ class DemoView:
         letter = orjson.loads(value)
         change = letter.get("change") or {}
         self.last_sink_failure = (f"{letter.get('destination')} for {change.get('customer_id')} "
-                                  f"({change.get('segment')}): {letter.get('error')}")[:160]
+                                  f"({change.get('segment')}): {letter.get('error')}")
+        if len(self.last_sink_failure) > 150:
+            self.last_sink_failure = self.last_sink_failure[:149] + "…"
 
     def tick(self) -> None:
         now = time.monotonic()
@@ -60,11 +62,11 @@ class DemoView:
             self._rate_mark = (now, self.produced)
 
     def sink_line(self) -> str:
-        return ", ".join(f"{label} {count:,}" for label, count in self.sink_counts.items())
+        return " · ".join(f"{label} {count:,}" for label, count in self.sink_counts.items())
 
     def summary_line(self) -> str:
         sizes = ", ".join(f"{name} {count}" for name, count in sorted(self.members.items()) if count)
-        actions = f" | sinks: {self.sink_line()}" if self.sink_counts else ""
+        actions = f" | actions: {self.sink_line()}" if self.sink_counts else ""
         return (f"[{self.phase}] events {self.produced:,} ({self.rate:,.0f}/s), changes {self.changes:,} "
                 f"({self.timer_changes:,} time-based), bad events {self.dead_letters}{actions} | {sizes}")
 
