@@ -71,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
             worker.stop()
         broker.stop()
         failure = f"\nlast dead letter: {view.last_sink_failure}" if view.last_sink_failure else ""
-        print(f"\nstopped. {view.summary_line()}{failure}\nlogs: {workdir}", file=sys.stderr)
+        outbox = f"\nemails, webhooks and the CSV export: {sinks.outbox}" if sinks.process is not None else ""
+        print(f"\nstopped. {view.summary_line()}{failure}{outbox}\nlogs: {workdir}", file=sys.stderr)
     return 0
 
 
