@@ -70,9 +70,8 @@ def run(args: argparse.Namespace) -> int:
         if worker is not None:
             worker.stop()
         broker.stop()
-        failure = f"\nlast dead letter: {view.last_sink_failure}" if view.last_sink_failure else ""
-        outbox = f"\nemails, webhooks and the CSV export: {sinks.outbox}" if sinks.process is not None else ""
-        print(f"\nstopped. {view.summary_line()}{failure}{outbox}\nlogs: {workdir}", file=sys.stderr)
+        where = f"\n{view.sinks}" if sinks.process is not None else ""
+        print(f"\nstopped. {view.summary_line()}{where}\nlogs: {workdir}", file=sys.stderr)
     return 0
 
 

@@ -58,7 +58,7 @@ class DemoRedis:
         """True once a Redis is ready; False when there is none to use."""
         if _answers(MACHINE_REDIS):
             clear_prefix(MACHINE_REDIS, DEMO_PREFIX)
-            self.url, self.where = MACHINE_REDIS, f"Redis 127.0.0.1:6379, keys {DEMO_PREFIX}*"
+            self.url, self.where = MACHINE_REDIS, f"Redis 127.0.0.1:6379 (keys {DEMO_PREFIX}*)"
             return True
         if shutil.which("redis-server") is None:
             return False

@@ -58,7 +58,7 @@ class DemoSinks:
                "SEGMENTER_PROFILE_URL": f"http://127.0.0.1:{settings.web_port}",
                "SMTP_HOST": "127.0.0.1", "CRM_URL": self.hooks.url, "CRM_SECRET": self.hooks.secret.decode()}
         self.process = SegmenterProcess("sinks", env, self.log, "segmenter sinks ready", cwd=self.outbox)
-        return f"sinks: emails, webhooks and the CSV export in {self.outbox}; groups and price lists in {self.redis.where}"
+        return f"emails, webhooks, CSV: {self.outbox}; groups, price lists: {self.redis.where}"
 
     def exited(self) -> bool:
         return self.process is not None and self.process.exited()
@@ -68,7 +68,7 @@ class DemoSinks:
         async with session.get(f"http://127.0.0.1:{self.metrics_port}/metrics") as response:
             text = await response.text()
         redis = [f"{name} updates" for name, dest in sorted(definitions.destinations.items()) if dest.type == "redis"]
-        counts = dict.fromkeys([LABELS["smtp"], *redis, LABELS["webhook"], LABELS["csv"], "held out", "dead letters"], 0)
+        counts = dict.fromkeys([LABELS["smtp"], *redis, LABELS["webhook"], LABELS["csv"], "held out"], 0)
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
                 if sample.name == "segmenter_sink_deliveries_total" and sample.labels.get("outcome") == "applied":
@@ -79,7 +79,7 @@ class DemoSinks:
                         if label is not None:
                             counts[label] += int(sample.value)
                 elif sample.name == "segmenter_sink_dead_letters_total":
-                    counts["dead letters"] += int(sample.value)
+                    counts["dead letters"] = counts.get("dead letters", 0) + int(sample.value)
                 elif sample.name == "segmenter_sink_changes_total" and sample.labels.get("outcome") == "holdout":
                     counts["held out"] += int(sample.value)
         return counts

@@ -48,10 +48,10 @@ class DemoView:
         """Remember why the latest action was dead-lettered: the first thing to fix."""
         letter = orjson.loads(value)
         change = letter.get("change") or {}
-        self.last_sink_failure = (f"{letter.get('destination')} for {change.get('customer_id')} "
-                                  f"({change.get('segment')}): {letter.get('error')}")
-        if len(self.last_sink_failure) > 150:
-            self.last_sink_failure = self.last_sink_failure[:149] + "…"
+        error = str(letter.get("error")).removeprefix("PermanentError: ")
+        self.last_sink_failure = f"{letter.get('destination')} for {change.get('customer_id')}: {error}"
+        if len(self.last_sink_failure) > 180:
+            self.last_sink_failure = self.last_sink_failure[:179] + "…"
 
     def tick(self) -> None:
         now = time.monotonic()
@@ -61,12 +61,16 @@ class DemoView:
                 self.rate = (self.produced - mark_count) / (now - mark_time)
             self._rate_mark = (now, self.produced)
 
-    def sink_line(self) -> str:
-        return " · ".join(f"{label} {count:,}" for label, count in self.sink_counts.items())
+    def sink_line(self, separator: str = ", ") -> str:
+        return separator.join(f"{label} {count:,}" for label, count in self.sink_counts.items() if label != "dead letters")
+
+    def dead_letter_line(self) -> str:
+        count = self.sink_counts.get("dead letters", 0)
+        return f"dead letters {count:,}" + (f", the last: {self.last_sink_failure}" if count and self.last_sink_failure else "")
 
     def summary_line(self) -> str:
         sizes = ", ".join(f"{name} {count}" for name, count in sorted(self.members.items()) if count)
-        actions = f" | actions: {self.sink_line()}" if self.sink_counts else ""
+        actions = f" | actions: {self.sink_line()}, {self.dead_letter_line()}" if self.sink_counts else ""
         return (f"[{self.phase}] events {self.produced:,} ({self.rate:,.0f}/s), changes {self.changes:,} "
                 f"({self.timer_changes:,} time-based), bad events {self.dead_letters}{actions} | {sizes}")
 
@@ -76,8 +80,8 @@ class DemoView:
             ("segmenter demo", "bold"), f"  broker {self.broker}  ", (self.phase, "cyan"),
             f"\nevents sent {self.produced:,} ({self.rate:,.0f}/s)   changes {self.changes:,} "
             f"({self.timer_changes:,} time-based, no event needed)   bad events {self.dead_letters}",
-            f"\nactions   {self.sink_line() or 'none yet'}" if self.sink_counts else "",
-            (f"\nlast dead letter: {self.last_sink_failure}" if self.last_sink_failure else "", "yellow"),
+            f"\nactions   {self.sink_line(' · ')}" if self.sink_counts else "",
+            (f"\n{self.dead_letter_line()}" if self.sink_counts.get("dead letters") else "", "yellow"),
             (f"\n{self.sinks}" if self.sinks else "", "dim"),
             ("\nCtrl-C stops everything.", "dim"),
         )

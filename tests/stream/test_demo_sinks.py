@@ -21,8 +21,7 @@ import pytest
 import redis
 
 REPO = Path(__file__).resolve().parents[2]
-WHERE = re.compile(r"^sinks: emails, webhooks and the CSV export in (?P<outbox>\S+); "
-                   r"groups and price lists in Redis 127\.0\.0\.1:(?P<port>\d+)")
+WHERE = re.compile(r"^emails, webhooks, CSV: (?P<outbox>\S+); groups, price lists: Redis 127\.0\.0\.1:(?P<port>\d+)")
 PROFILE_MISSING = "the profile lookup does not know customer"
 
 
