@@ -52,9 +52,19 @@ def prepare(settings: Settings, sink_settings: SinkSettings) -> Prepared:
         destinations = resolve_destinations(definitions)
     except MissingVariables as exc:
         raise SetupError(f"{exc}\nnot started: set the variables above") from None
+    for url in {sink_settings.redis_url, *(str(d.settings["url"]) for d in destinations.values()
+                                         if d.type == "redis" and d.settings.get("url"))}:
+        if not url.startswith(("redis://", "rediss://", "unix://")):
+            raise SetupError(f"Redis URL {url!r} (--redis-url or a destination's url:) must start with "
+                             "redis://, rediss:// or unix://, e.g. redis://127.0.0.1:6379/0\nnot started")
     lookup = HttpProfileLookup(sink_settings.profile_url, settings.api_token) if sink_settings.profile_url else None
     context = SinkContext(sink_settings.redis_url, sink_settings.redis_prefix, sink_settings.templates, lookup)
     sinks = build_sinks(destinations, context)
+    for name, destination in sorted(destinations.items()):
+        to = str(destination.settings.get("to") or "${profile.email}")
+        if destination.type == "smtp" and lookup is None and ("${profile." in to or "${traits." in to):
+            log.warning("destination %r: to %r needs --profile-url (a service answering GET /customers/<id>); "
+                        "without it, its emails are dead-lettered for want of a recipient", name, to)
     for problem in check_templates(definitions, sinks):
         log.warning("%s (those emails will be dead-lettered until it exists)", problem)
     stats = SinkStats()

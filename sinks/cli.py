@@ -34,7 +34,7 @@ async def _serve(prepared: Prepared, runner: SinksRunner) -> None:
               f"{', '.join(sorted(prepared.sinks)) or 'none'}; {settings.changes_topic} as group "
               f"{sink.sinks_group}, dead letters to {sink.sink_dlq_topic}", file=sys.stderr, flush=True)
 
-    await start_all(prepared.sinks)
+    await start_all(prepared.sinks, prepared.context)
     try:
         await runner.run(stop, ready)
     finally:

@@ -60,13 +60,32 @@ class EmailSink(OrderedSink):
         self.redis = context.redis.get(context.redis_url)
         self.prefix = context.redis_prefix
 
-    async def values(self, item: Delivery) -> dict[str, str]:
-        """What templates can use: the change's fields, and profile/traits from the lookup."""
+    async def start(self) -> None:
+        """Warn at once when the SMTP server does not answer (emails wait in retries, then
+        in the dead-letter topic), so a wrong host or port shows when the sinks start."""
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), self.timeout)
+        except (OSError, asyncio.TimeoutError) as exc:
+            log.warning("%s: SMTP server %s:%d does not answer (%s); its emails will be retried, then "
+                        "dead-lettered until it does", self.name, self.host, self.port, exc or "timeout")
+            return
+        writer.close()
+
+    async def values(self, item: Delivery) -> tuple[dict[str, str], str]:
+        """What templates can use: the change's fields, and profile/traits from the lookup;
+        and, for the error of an email without recipient, what the lookup gave.
+
+        A lookup that fails (unreachable, 5xx, timeout) raises, so the email is retried
+        and then dead-lettered; a customer the lookup does not know renders without
+        profile fields, and is dead-lettered only if that leaves it without recipient."""
         values = flatten({k: v for k, v in item.change.raw.items() if isinstance(v, (str, int, float, bool))})
-        if self.lookup is not None:
-            found = await self.lookup(item.change.customer_id)
-            values.update(flatten({"profile": found.get("profile") or {}, "traits": found.get("traits") or {}}))
-        return values
+        if self.lookup is None:
+            return values, "no profile lookup is configured (--profile-url)"
+        found = await self.lookup(item.change.customer_id)
+        values.update(flatten({"profile": found.get("profile") or {}, "traits": found.get("traits") or {}}))
+        if not found:
+            return values, f"the profile lookup does not know customer {item.change.customer_id!r}"
+        return values, f"the profile of customer {item.change.customer_id!r} has no such field"
 
     def message(self, item: Delivery, rendered: Rendered, to: str, key: str) -> EmailMessage:
         message = EmailMessage()
@@ -86,11 +105,11 @@ class EmailSink(OrderedSink):
         template = item.action.params.get("template")
         if not isinstance(template, str) or not template:
             raise PermanentError("an email action needs a template: {email: {template: NAME}}")
-        values = await self.values(item)
+        values, source = await self.values(item)
         rendered = self.templates.render(self.name, template, values)
         to = render_text(self.to, values).strip()
         if not to:
-            raise PermanentError(f"no recipient: {self.name}.to renders empty ({self.to!r})")
+            raise PermanentError(f"no recipient: {self.name}.to {self.to!r} renders empty: {source}")
         if rendered.missing:
             log.warning("template %s/%s: no value for %s", self.name, template, ", ".join(sorted(rendered.missing)))
         key = message_key(item, template)

@@ -65,6 +65,17 @@ class RedisClients:
             self._clients[url] = client
         return client
 
+    async def unreachable(self) -> list[tuple[str, str]]:
+        """(url, error) for every Redis in use that does not answer a PING; checked at
+        start so that a wrong `--redis-url` shows at once, not as dead letters later."""
+        problems: list[tuple[str, str]] = []
+        for url, client in self._clients.items():
+            try:
+                await client.ping()
+            except Exception as exc:  # noqa: BLE001 - any failure is worth the same warning
+                problems.append((url, str(exc).rstrip(".") or type(exc).__name__))
+        return problems
+
     async def close(self) -> None:
         clients, self._clients = self._clients, {}
         for client in clients.values():

@@ -98,6 +98,9 @@ async def redrive(settings: Settings, sink_settings: SinkSettings, dispatcher: D
             dead = await dispatcher.deliver(deliveries)
             report.redriven += len(deliveries) - len(dead)
             report.dead_again += len(dead)
+            for letter in dead:
+                log.warning("dead-lettered again: %s for %s: %s", letter.delivery.action.destination,
+                            letter.delivery.change.delivery_id, letter.error)
             for partition, offset in await publish(producer, topic, dead) if dead else []:
                 tp = TopicPartition(topic, partition)
                 stop_at[tp] = min(stop_at.get(tp, offset), offset)

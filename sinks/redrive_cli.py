@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     settings, sink, prepared = loaded
 
     async def main() -> int:
-        await start_all(prepared.sinks)
+        await start_all(prepared.sinks, prepared.context)
         try:
             report = await redrive(settings, sink, prepared.dispatcher, args.from_beginning, args.list_only, args.idle)
         finally:

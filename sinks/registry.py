@@ -45,9 +45,14 @@ def check_templates(definitions: Definitions, sinks: Mapping[str, Sink]) -> list
     return problems
 
 
-async def start_all(sinks: Mapping[str, Sink]) -> None:
+async def start_all(sinks: Mapping[str, Sink], context: SinkContext | None = None) -> None:
+    """Start every sink; warn (not stop) about a Redis that does not answer, since its
+    actions are retried and then dead-lettered, never lost."""
     for sink in sinks.values():
         await sink.start()
+    for url, error in await context.redis.unreachable() if context is not None else []:
+        log.warning("Redis %s does not answer (%s); group, pricing and email actions will be retried, "
+                    "then dead-lettered until it does (check --redis-url)", url, error)
 
 
 async def close_all(sinks: Mapping[str, Sink], context: SinkContext) -> None:

@@ -73,7 +73,10 @@ class SinksRunner:
         dead = await self.processor.process(record.value for records in batch.values() for record in records)
         if dead:
             await publish(producer, self.sink_settings.sink_dlq_topic, dead)
-            log.warning("%d action(s) dead-lettered to %s", len(dead), self.sink_settings.sink_dlq_topic)
+            first = dead[0]
+            log.warning("%d action(s) dead-lettered to %s; the first: %s for %s, %s", len(dead),
+                        self.sink_settings.sink_dlq_topic, first.delivery.action.destination,
+                        first.delivery.change.delivery_id, first.error)
         offsets = {tp: OffsetAndMetadata(records[-1].offset + 1, "") for tp, records in batch.items() if records}
         try:
             await consumer.commit(offsets)

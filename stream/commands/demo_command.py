@@ -1,4 +1,4 @@
-"""`segmenter demo`: embedded broker, worker, simulated shop and a live view, on one machine."""
+"""`segmenter demo`: embedded broker, worker, sinks, simulated shop and a live view, on one machine."""
 from __future__ import annotations
 
 import argparse
@@ -10,17 +10,20 @@ import tempfile
 import time
 from pathlib import Path
 
+import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from rules import DefinitionError, load_definitions
-from stream.broker import EmbeddedBroker
+from rules.language.model import Definitions
+from stream.broker import EmbeddedBroker, free_port
 from stream.demo.process import WorkerProcess
+from stream.demo.sinks import SINK_DLQ_TOPIC, DemoSinks
 from stream.demo.traffic import history, play_live, send_history
 from stream.demo.view import DemoView
 from stream.kafka.topics import ensure_topics, worker_topics
 from stream.settings import Settings
 
-HELP = "run everything on this machine: embedded broker, worker, simulated shop, live changes and sizes"
+HELP = "run everything on this machine: embedded broker, worker, sinks, simulated shop, live changes and sizes"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
@@ -36,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="segmenter-demo-"))
     segments = workdir / "segments"
     segments.mkdir()
-    shutil.copy(EXAMPLES / "segments" / "shop.yaml", segments / "shop.yaml")
+    sinks = DemoSinks(workdir, EXAMPLES)
+    (segments / "shop.yaml").write_text(sinks.shop_yaml((EXAMPLES / "segments" / "shop.yaml").read_text()))
     shutil.copy(EXAMPLES / "live" / "live.yaml", segments / "live.yaml")
     try:
         definitions = load_definitions(segments)
@@ -50,24 +54,31 @@ def run(args: argparse.Namespace) -> int:
         print("starting the embedded broker ...", file=sys.stderr)
         broker.start()
         view.broker = broker.bootstrap
-        settings = Settings(brokers=[broker.url], segments=segments, store="memory://", data_dir=workdir / "data")
-        asyncio.run(ensure_topics(settings, worker_topics(settings)))
+        settings = Settings(brokers=[broker.url], segments=segments, store="memory://", data_dir=workdir / "data",
+                            web_port=free_port())
+        asyncio.run(ensure_topics(settings, [*worker_topics(settings), SINK_DLQ_TOPIC]))
         print("starting the worker (joins its consumer group in a few seconds) ...", file=sys.stderr)
         worker = WorkerProcess(settings, workdir / "worker.log")
-        asyncio.run(_main(args, view, broker, worker))
+        print("starting the sinks ...", file=sys.stderr)
+        view.sinks = sinks.start(settings)
+        print(view.sinks, file=sys.stderr, flush=True)
+        asyncio.run(_main(args, view, broker, worker, sinks, definitions))
     except KeyboardInterrupt:
         pass
     finally:
+        sinks.stop()
         if worker is not None:
             worker.stop()
         broker.stop()
-        print(f"\nstopped. {view.summary_line()}\nlogs: {workdir}", file=sys.stderr)
+        where = f"\n{view.sinks}" if sinks.process is not None else ""
+        print(f"\nstopped. {view.summary_line()}{where}\nlogs: {workdir}", file=sys.stderr)
     return 0
 
 
-async def _main(args: argparse.Namespace, view: DemoView, broker: EmbeddedBroker, worker: WorkerProcess) -> None:
+async def _main(args: argparse.Namespace, view: DemoView, broker: EmbeddedBroker, worker: WorkerProcess,
+                sinks: DemoSinks, definitions: Definitions) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=5)
-    consumer = AIOKafkaConsumer("segment-changes", "segmenter-dlq", bootstrap_servers=broker.bootstrap,
+    consumer = AIOKafkaConsumer("segment-changes", "segmenter-dlq", SINK_DLQ_TOPIC, bootstrap_servers=broker.bootstrap,
                                 auto_offset_reset="earliest", enable_auto_commit=False, fetch_max_wait_ms=20)
     await producer.start()
     await consumer.start()
@@ -75,7 +86,9 @@ async def _main(args: argparse.Namespace, view: DemoView, broker: EmbeddedBroker
     try:
         tasks.append(asyncio.create_task(_read_changes(consumer, view)))
         tasks.append(asyncio.create_task(_traffic(args, view, producer, worker)))
-        await _show(args, view, worker)
+        if sinks.process is not None:
+            tasks.append(asyncio.create_task(_read_sink_counts(view, sinks, definitions)))
+        await _show(args, view, worker, sinks)
     finally:
         for task in tasks:
             task.cancel()
@@ -106,17 +119,31 @@ async def _read_changes(consumer: AIOKafkaConsumer, view: DemoView) -> None:
             for record in records:
                 if partition.topic == "segmenter-dlq":
                     view.dead_letters += 1
+                elif partition.topic == SINK_DLQ_TOPIC:
+                    view.on_sink_dead_letter(record.value)
                 else:
                     view.on_change(record.value)
 
 
-async def _show(args: argparse.Namespace, view: DemoView, worker: WorkerProcess) -> None:
+async def _read_sink_counts(view: DemoView, sinks: DemoSinks, definitions: Definitions) -> None:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                view.sink_counts = await sinks.counts(session, definitions)
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                pass  # not serving yet
+
+
+async def _show(args: argparse.Namespace, view: DemoView, worker: WorkerProcess, sinks: DemoSinks) -> None:
     deadline = time.monotonic() + args.duration if args.duration else None
     plain = args.plain or not sys.stdout.isatty()
 
     def finished() -> bool:
         if worker.exited():
             raise RuntimeError(f"the worker stopped unexpectedly; see {worker.log}")
+        if sinks.exited():
+            raise RuntimeError(f"the sinks stopped unexpectedly; see {sinks.log}")
         return deadline is not None and time.monotonic() >= deadline
 
     if plain:

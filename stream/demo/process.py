@@ -1,4 +1,5 @@
-"""The demo's worker: `segmenter worker` in its own process group, stopped with the demo."""
+"""The demo's own processes (`segmenter worker`, `segmenter sinks`), each in its own
+process group: a Ctrl-C in the terminal reaches only the demo, which then stops them."""
 from __future__ import annotations
 
 import os
@@ -22,12 +23,15 @@ def settings_env(settings: Settings) -> dict[str, str]:
     }
 
 
-class WorkerProcess:
-    def __init__(self, settings: Settings, log: Path) -> None:
-        self.log = log
+class SegmenterProcess:
+    """`segmenter <command>` with settings in its environment, its output in `log`."""
+
+    def __init__(self, command: str, env: dict[str, str], log: Path, ready_text: str,
+                 cwd: Path | None = None) -> None:
+        self.command, self.log, self.ready_text = command, log, ready_text
         self._out = log.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "stream.cli", "worker"], env={**os.environ, **settings_env(settings)},
+            [sys.executable, "-m", "stream.cli", command], env={**os.environ, **env}, cwd=cwd,
             stdout=self._out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
 
@@ -37,12 +41,12 @@ class WorkerProcess:
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if "segmenter worker ready" in self.log.read_text(errors="replace"):
+            if self.ready_text in self.log.read_text(errors="replace"):
                 return
             if self.exited():
-                raise RuntimeError(f"the worker exited; see {self.log}")
+                raise RuntimeError(f"segmenter {self.command} exited; see {self.log}")
             time.sleep(0.1)
-        raise TimeoutError(f"the worker was not ready after {timeout}s; see {self.log}")
+        raise TimeoutError(f"segmenter {self.command} was not ready after {timeout}s; see {self.log}")
 
     def stop(self, timeout: float = 15.0) -> None:
         if self.process.poll() is None:
@@ -53,3 +57,8 @@ class WorkerProcess:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self._out.close()
+
+
+class WorkerProcess(SegmenterProcess):
+    def __init__(self, settings: Settings, log: Path) -> None:
+        super().__init__("worker", settings_env(settings), log, "segmenter worker ready")

@@ -420,7 +420,8 @@ def test_example_segments_read_like_the_spec() -> None:
                          {"price_list": "gold", "discount_percent": 50},
                          {"price_list": "silver", "discount_percent": 30}]
     assert data["destinations"] == {
-        "email": {"type": "smtp", "host": "${SMTP_HOST}", "port": 1025, "sender": "shop@example.com"},
+        "email": {"type": "smtp", "host": "${SMTP_HOST}", "port": 1025, "sender": "shop@example.com",
+                  "to": "${profile.email}"},
         "group": {"type": "redis"},
         "pricing": {"type": "redis"},
         "crm": {"type": "webhook", "url": "${CRM_URL}", "secret": "${CRM_SECRET}"},

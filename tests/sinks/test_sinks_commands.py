@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import signal
 import subprocess
@@ -18,8 +19,10 @@ import redis as sync_redis
 from aiokafka import AIOKafkaProducer
 
 from sinks import cli, redrive_cli
+from sinks.app import prepare
+from sinks.registry import close_all, start_all
 from sinks.settings import from_arguments
-from stream.broker import EmbeddedBroker
+from stream.broker import EmbeddedBroker, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 SEGMENTS = """
@@ -124,3 +127,41 @@ def test_redrive_lists_an_empty_dead_letter_topic(broker: EmbeddedBroker, tmp_pa
                  "--session-timeout", "2")
     assert redrive_cli.run(args) == 0
     assert "0 dead letter(s)" in capsys.readouterr().err
+
+
+def test_a_bad_redis_url_stops_the_start_and_names_the_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("CRM_URL", "http://127.0.0.1:1/hook")
+    monkeypatch.setenv("CRM_SECRET", "x")
+    args = parse(cli, "--segments", str(write_segments(tmp_path)), "--redis-url", "127.0.0.1:6379")
+    assert cli.run(args) == 1
+    err = capsys.readouterr().err
+    assert "'127.0.0.1:6379'" in err and "--redis-url" in err and "redis://" in err
+
+
+async def test_servers_that_do_not_answer_are_named_at_start(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    closed_redis, closed_smtp = free_port(), free_port()  # nothing listens on either
+    folder = tmp_path / "segments"
+    folder.mkdir()
+    (folder / "shop.yaml").write_text(f"""
+segments:
+  welcome:
+    when: "true"
+    on_enter: [{{email: {{template: welcome}}}}, {{group: {{add: new}}}}]
+destinations:
+  email: {{type: smtp, host: 127.0.0.1, port: {closed_smtp}, sender: shop@example.com}}
+  group: {{type: redis}}
+""")
+    settings, sink = from_arguments(parse(cli, "--segments", str(folder), "--redis-url",
+                                          f"redis://127.0.0.1:{closed_redis}/0", "--templates",
+                                          str(tmp_path / "templates")), {})
+    with caplog.at_level(logging.WARNING, logger="segmenter.sinks"):
+        prepared = prepare(settings, sink)
+        await start_all(prepared.sinks, prepared.context)
+        await close_all(prepared.sinks, prepared.context)
+    warnings = "\n".join(record.getMessage() for record in caplog.records)
+    assert f"Redis redis://127.0.0.1:{closed_redis}/0 does not answer" in warnings and "--redis-url" in warnings
+    assert f"SMTP server 127.0.0.1:{closed_smtp} does not answer" in warnings
+    assert "needs --profile-url" in warnings
+    assert "no email template" in warnings and "welcome.txt" in warnings
