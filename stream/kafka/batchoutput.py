@@ -8,12 +8,21 @@ dead letters and changelog records), so it queues them here and hands each
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 from typing import Any
 
 from aiokafka.partitioner import murmur2
 
 Queued = tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]
+NO_HEADERS: list[tuple[str, bytes]] = []
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _hash(key: bytes) -> int:
+    """Kafka's default partitioner hash (murmur2, pure Python in aiokafka): cached,
+    since the same customers come back round after round."""
+    return murmur2(key) & 0x7FFFFFFF
 
 
 class BatchOutput:
@@ -25,12 +34,12 @@ class BatchOutput:
     def partition_for(self, key: bytes | None) -> int:
         if key is None:
             return next(self._spread) % self.partitions
-        return (murmur2(key) & 0x7FFFFFFF) % self.partitions
+        return _hash(key) % self.partitions
 
     def send(self, topic: str, key: bytes | None, value: bytes | None, headers: dict[str, bytes] | None = None,
              partition: int | None = None) -> None:
         target = self.partition_for(key) if partition is None else partition
-        self.queue.setdefault((topic, target), []).append((key, value, list((headers or {}).items())))
+        self.queue.setdefault((topic, target), []).append((key, value, list(headers.items()) if headers else NO_HEADERS))
 
     def __len__(self) -> int:
         return sum(len(items) for items in self.queue.values())
