@@ -28,7 +28,9 @@ from stream.kafka.messages import Message
 from stream.kafka.processor import BatchStats, Processor, Topics
 from stream.kafka.statestore import ALIAS_PREFIX, TableAliases, TableStates
 from stream.kafka.timers import TimerIndex
-from stream.settings import Settings
+from stream.metrics.collector import WorkerCollector
+from stream.metrics.worker import WorkerMetrics
+from stream.settings import Settings, advertised_url
 
 _LOG = logging.getLogger("segmenter.worker")
 TIMER_TICK = 0.02  # seconds between checks for due time-based flips
@@ -98,6 +100,7 @@ class SegmenterApp:
             web_enabled=settings.web_port > 0,
             web_port=max(settings.web_port, 1),
             web_bind=settings.web_host,
+            canonical_url=advertised_url(settings),
             broker_credentials=_credentials(settings),
         )
         n = settings.partitions
@@ -121,7 +124,14 @@ class SegmenterApp:
         self.ready = False
         self.stats = BatchStats()
         self.round_timing = [0, 0.0, 0.0, 0.0]  # rounds, seconds evaluating, writing state, flushing
+        self.metrics = WorkerMetrics()
+        self.metrics.registry.register(WorkerCollector(self))
+        self.processor.on_change = self.metrics.changed
         self._wire()
+        if settings.web_port > 0:
+            from stream.web.routes import install
+
+            install(self)
 
     # -- writing state ------------------------------------------------------------------
     def _write_states(self) -> int:
@@ -140,6 +150,8 @@ class SegmenterApp:
                 if store.get(raw_key) is not None:
                     del store[raw_key]
             else:
+                if store.get(raw_key) is None:
+                    self.metrics.counts.created(key)
                 store[raw_key] = value
             output.send(changelog, raw_key, value, partition=partition)
 
@@ -160,6 +172,7 @@ class SegmenterApp:
                 if topic == self.changelog:
                     self.table.data.set_persisted_offset(TP(topic, partition), offset)
             flushed = time.perf_counter()
+            self.metrics.published()
             timing = self.round_timing
             if not timing[0]:
                 self.first_round = started
@@ -229,6 +242,7 @@ class SegmenterApp:
         self.timers = self.processor.timers = TimerIndex(self._timer_topics(), self._highwater)
         self.timers.assigned(held)
         republished = 0
+        self.metrics.counts.reset()
         from rules.evaluate.state import CustomerState
 
         for raw_key, raw in list(self.table.items()):
@@ -238,6 +252,7 @@ class SegmenterApp:
             state = CustomerState.from_bytes(raw)
             if state.partition in held:
                 self.timers.schedule(key, state.partition, state.wake)
+                self.metrics.counts.add_state(key, state)
                 republished += self.processor.republish(key, state)
         if republished:
             await self.output.flush(self.app.producer._ensure_producer())
