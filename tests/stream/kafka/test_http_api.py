@@ -100,7 +100,8 @@ class Cluster:
 
 
 def hand_written(now: int) -> list[bytes]:
-    """h-1 buys twice and gets a small refund; visitor v-1 browses, then signs up as h-2."""
+    """h-1 buys twice and gets a small refund; visitor v-1 browses, then signs up as h-2;
+    h/3 has an id that needs escaping in a URL."""
     def event(event_id: str, kind: str, ts: int, **fields: object) -> bytes:
         return orjson.dumps({"event_id": event_id, "type": kind, "timestamp": ts, **fields})
 
@@ -116,6 +117,7 @@ def hand_written(now: int) -> list[bytes]:
                 properties={"sku": f"SKU-{i}"}) for i in range(5)],
         event("h2-e1", "identify", now - 2 * DAY, anonymous_id="v-1", customer_id="h-2"),
         event("h2-e2", "customer_created", now - 2 * DAY + 1, customer_id="h-2", properties={"email": "h2@example.com"}),
+        event("h3-e1", "customer_created", now - DAY, customer_id="h/3 ü?#", properties={"email": "h3@example.com"}),
     ]
 
 
@@ -211,6 +213,13 @@ def test_every_customer_matches_replay(fed: Fed) -> None:
         assert (answer.body["segments"], answer.body["holdout"]) == (segments, holdout), customer
         assert answer.body["traits"] == expected["traits"], customer
         assert answer.body["profile"] == expected["profile"], customer
+
+
+def test_ids_that_need_escaping_are_found(fed: Fed) -> None:
+    answer = get(f"{fed.url}/customers/{quote('h/3 ü?#', safe='')}")
+    assert answer.status == 200, answer.text
+    assert answer.body["customer_id"] == "h/3 ü?#"
+    assert answer.body["segments"] == ["new_customer", "silver"]
 
 
 def test_unknown_customer_is_404_and_bad_ids_are_400(fed: Fed) -> None:
