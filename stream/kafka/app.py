@@ -29,6 +29,7 @@ from stream.kafka.processor import BatchStats, Processor, Topics
 from stream.kafka.statestore import ALIAS_PREFIX, TableAliases, TableStates
 from stream.kafka.timers import TimerIndex
 from stream.metrics.collector import WorkerCollector
+from stream.metrics.counts import is_customer_key
 from stream.metrics.worker import WorkerMetrics
 from stream.settings import Settings, advertised_url
 
@@ -150,8 +151,8 @@ class SegmenterApp:
                 if store.get(raw_key) is not None:
                     del store[raw_key]
             else:
-                if store.get(raw_key) is None:
-                    self.metrics.counts.created(key)
+                if is_customer_key(key) and store.get(raw_key) is None:
+                    self.metrics.counts.created()
                 store[raw_key] = value
             output.send(changelog, raw_key, value, partition=partition)
 

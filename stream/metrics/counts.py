@@ -36,10 +36,10 @@ class LocalCounts:
             self.customers += 1
             self.members.update(state.memberships())
 
-    def created(self, key: str) -> None:
-        """A state written for a key the table did not hold before."""
-        if is_customer_key(key):
-            self.customers += 1
+    def created(self) -> None:
+        """A customer's state was written for the first time (the caller checks the key,
+        so that visitors' writes cost no lookup)."""
+        self.customers += 1
 
     def changed(self, change: Change) -> None:
         self.members[change.segment] += 1 if change.change == "enter" else -1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from rules import Change
@@ -19,6 +20,7 @@ TIMER_LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.
 
 class WorkerMetrics:
     def __init__(self) -> None:
+        prometheus_client.disable_created_metrics()  # `*_created` series only clutter a worker's page
         self.registry = CollectorRegistry(auto_describe=True)
         self.counts = LocalCounts()
         self.changes = Counter("segmenter_changes", "Membership changes published, by segment and enter/exit",

@@ -54,5 +54,11 @@ class PeerClient:
             return response.status, await response.json(content_type=None)
 
 
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
 def customer_path(customer_id: str) -> str:
     return f"/customers/{quote(customer_id, safe='')}"

@@ -34,6 +34,10 @@ def install(worker: SegmenterApp) -> None:
             return error(503, "worker not ready: partitions are being assigned or recovered")
         return None
 
+    @app.on_before_shutdown.connect
+    async def close_peers(sender: Any, **_: Any) -> None:
+        await peers.close()
+
     async def ask(url: str, path: str, request: Any) -> tuple[int, Any]:
         if url == own_url(worker):
             raise AssertionError("a worker never asks itself over HTTP")
