@@ -252,8 +252,8 @@ class SegmenterApp:
                 continue
             state = CustomerState.from_bytes(raw)
             if state.partition in held:
-                self.timers.schedule(key, state.partition, state.wake)
                 self.metrics.counts.add_state(key, state)
+                self.timers.schedule(key, state.partition, state.wake)
                 republished += self.processor.republish(key, state)
         if republished:
             await self.output.flush(self.app.producer._ensure_producer())
