@@ -102,6 +102,8 @@ class SegmenterApp:
             web_port=max(settings.web_port, 1),
             web_bind=settings.web_host,
             canonical_url=advertised_url(settings),
+            web_tables_enabled=False,  # Faust's raw table pages would bypass the API token
+            web_router_enabled=False,
             broker_credentials=_credentials(settings),
         )
         n = settings.partitions

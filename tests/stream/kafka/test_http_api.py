@@ -243,6 +243,8 @@ def test_token_protects_customers_and_segments_but_not_health_and_metrics(fed: F
             assert answer.status == 401, (path, token, answer.text)
             assert "token" in answer.body["error"]
     assert get(f"{fed.url}/health", token=None).status == 200
+    for raw_pages in ("/table/customers/", "/table/customers/h-1/", "/router/"):
+        assert get(f"{fed.url}{raw_pages}", token=None).status == 404, "no raw state beside the API"
     assert get(f"{fed.url}/metrics", token=None).status == 200
 
 
