@@ -29,7 +29,6 @@ from stream.kafka.processor import BatchStats, Processor, Topics
 from stream.kafka.statestore import ALIAS_PREFIX, TableAliases, TableStates
 from stream.kafka.timers import TimerIndex
 from stream.metrics.collector import WorkerCollector
-from stream.metrics.counts import is_customer_key
 from stream.metrics.worker import WorkerMetrics
 from stream.settings import Settings, advertised_url
 
@@ -153,8 +152,6 @@ class SegmenterApp:
                 if store.get(raw_key) is not None:
                     del store[raw_key]
             else:
-                if is_customer_key(key) and store.get(raw_key) is None:
-                    self.metrics.counts.created()
                 store[raw_key] = value
             output.send(changelog, raw_key, value, partition=partition)
 
@@ -167,6 +164,7 @@ class SegmenterApp:
             started = time.perf_counter()
             self.processor.begin_round()
             work()
+            self.metrics.counts.count_new(self.states.dirty, self.table.data)
             processed = time.perf_counter()
             self._write_states()
             written = time.perf_counter()

@@ -8,6 +8,8 @@ whatever the number of customers.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
+from typing import Any
 
 from rules import Change
 from rules.evaluate.engine import ANONYMOUS
@@ -36,10 +38,12 @@ class LocalCounts:
             self.customers += 1
             self.members.update(state.memberships())
 
-    def created(self) -> None:
-        """A customer's state was written for the first time (the caller checks the key,
-        so that visitors' writes cost no lookup)."""
-        self.customers += 1
+    def count_new(self, keys: Iterable[str], store: Any) -> None:
+        """Before a round's changed states are written: count the customers whose state
+        the store does not hold yet."""
+        for key in keys:
+            if is_customer_key(key) and store.get(key.encode()) is None:
+                self.customers += 1
 
     def changed(self, change: Change) -> None:
         self.members[change.segment] += 1 if change.change == "enter" else -1
