@@ -21,6 +21,7 @@ class Settings:
     store: str = "rocksdb://"
     web_port: int = 6066
     web_host: str = "0.0.0.0"
+    web_url: str = ""  # how other workers reach this one; default http://<web host or hostname>:<web port>
     batch_size: int = 2000
     batch_wait: float = 0.005  # seconds a batch waits to fill
     fetch_wait_ms: int = 10
@@ -50,6 +51,9 @@ HELP = {
     "store": "table store: rocksdb:// (default) or memory://",
     "web_port": "HTTP port for /customers, /segments, /metrics, /health",
     "security_protocol": "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL",
+    "web_host": "address the HTTP API listens on",
+    "web_url": "URL other workers reach this worker's HTTP API at (default http://<web host, or the "
+               "hostname when it is 0.0.0.0>:<web port>)",
     "api_token": "bearer token required by the HTTP API (empty: none)",
     "delivery": "batch (default: each fetch goes straight to the evaluator) or stream (a Faust agent)",
 }
@@ -92,3 +96,16 @@ def from_arguments(args: argparse.Namespace | None = None, environ: dict[str, st
             setattr(settings, item.name, _convert(item.name, raw, getattr(settings, item.name)))
     settings.brokers = [b if "://" in b else f"kafka://{b}" for b in settings.brokers]
     return settings
+
+
+def advertised_url(settings: Settings) -> str:
+    """The URL this worker's HTTP API is reached at by the other workers (they forward
+    requests for customers on this worker's partitions to it)."""
+    if settings.web_url:
+        return settings.web_url.rstrip("/")
+    host = settings.web_host
+    if host in ("", "0.0.0.0", "::"):
+        import socket
+
+        host = socket.gethostname()
+    return f"http://{host}:{max(settings.web_port, 1)}"

@@ -12,8 +12,18 @@ EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*$")
 DEFAULT_MAX_BYTES = 64 * 1024
 
 
+REASON_CODES = ("invalid_json", "not_an_object", "missing_field", "bad_field", "unknown_type", "bad_timestamp",
+                "other")
+"""The bounded kinds of bad input, for counting dead letters (the message says more)."""
+
+
 class BadEvent(ValueError):
-    """An input that cannot be used; the message is the dead-letter reason."""
+    """An input that cannot be used; the message is the dead-letter reason and `code`
+    one of `REASON_CODES`, so dead letters can be counted by kind without free text."""
+
+    def __init__(self, reason: str, code: str = "other") -> None:
+        super().__init__(reason)
+        self.code = code
 
 
 @dataclass(slots=True)
@@ -38,24 +48,24 @@ def _check_type(kind: object) -> str:
     if kind in _KNOWN_TYPES:
         return kind  # type: ignore[return-value]
     if not isinstance(kind, str) or not EVENT_TYPE.match(kind):
-        raise BadEvent(f"'type' must match [a-z][a-z0-9_]*, got {kind!r}")
+        raise BadEvent(f"'type' must match [a-z][a-z0-9_]*, got {kind!r}", "unknown_type")
     if len(_KNOWN_TYPES) < 10_000:
         _KNOWN_TYPES.add(kind)
     return kind
 
 
 def _bad_id(name: str) -> BadEvent:
-    return BadEvent(f"'{name}' must be a non-empty string")
+    return BadEvent(f"'{name}' must be a non-empty string", "bad_field")
 
 
 def event_from_dict(data: object) -> Event:
     """Validate a decoded JSON value against the product contract (section 2) (hot path: keep it flat)."""
     if type(data) is not dict:
-        raise BadEvent(f"event must be a JSON object, got {type(data).__name__}")
+        raise BadEvent(f"event must be a JSON object, got {type(data).__name__}", "not_an_object")
     get = data.get
     event_id = get("event_id")
     if type(event_id) is not str or not event_id:
-        raise BadEvent("missing or empty 'event_id' (must be a string)")
+        raise BadEvent("missing or empty 'event_id' (must be a string)", "missing_field")
     kind = _check_type(get("type"))
     customer_id = get("customer_id")
     anonymous_id = get("anonymous_id")
@@ -64,22 +74,22 @@ def event_from_dict(data: object) -> Event:
     if anonymous_id is not None and (type(anonymous_id) is not str or not anonymous_id):
         raise _bad_id("anonymous_id")
     if customer_id is None and anonymous_id is None:
-        raise BadEvent("needs 'customer_id' or 'anonymous_id'")
+        raise BadEvent("needs 'customer_id' or 'anonymous_id'", "missing_field")
     if kind == "identify" and (customer_id is None or anonymous_id is None):
-        raise BadEvent("'identify' needs both 'anonymous_id' and 'customer_id'")
+        raise BadEvent("'identify' needs both 'anonymous_id' and 'customer_id'", "missing_field")
     ts = get("timestamp")
     if type(ts) is not int:
         if ts is None:
-            raise BadEvent("missing 'timestamp'")
+            raise BadEvent("missing 'timestamp'", "missing_field")
         try:
             ts = fast_timestamp(ts) if type(ts) is str else parse_timestamp(ts)
         except ValueError as exc:
-            raise BadEvent(str(exc)) from None
+            raise BadEvent(str(exc), "bad_timestamp") from None
     properties = get("properties")
     if properties is None:
         properties = {}
     elif type(properties) is not dict:
-        raise BadEvent("'properties' must be a JSON object")
+        raise BadEvent("'properties' must be a JSON object", "bad_field")
     return Event(event_id, kind, ts, customer_id, anonymous_id, properties)
 
 
@@ -90,5 +100,5 @@ def parse_event(raw: bytes | str, max_bytes: int = DEFAULT_MAX_BYTES) -> Event:
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise BadEvent(f"not valid JSON: {exc}") from None
+        raise BadEvent(f"not valid JSON: {exc}", "invalid_json") from None
     return event_from_dict(data)

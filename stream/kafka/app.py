@@ -30,7 +30,9 @@ from stream.kafka.messages import Message
 from stream.kafka.processor import BatchStats, Processor, Topics
 from stream.kafka.statestore import ALIAS_PREFIX, TableAliases, TableStates
 from stream.kafka.timers import TimerIndex
-from stream.settings import Settings
+from stream.metrics.collector import WorkerCollector
+from stream.metrics.worker import WorkerMetrics
+from stream.settings import Settings, advertised_url
 
 _LOG = logging.getLogger("segmenter.worker")
 TIMER_TICK = 0.02  # seconds between checks for due time-based flips
@@ -101,6 +103,9 @@ class SegmenterApp:
             web_enabled=settings.web_port > 0,
             web_port=max(settings.web_port, 1),
             web_bind=settings.web_host,
+            canonical_url=advertised_url(settings),
+            web_tables_enabled=False,  # Faust's raw table pages would bypass the API token
+            web_router_enabled=False,
             broker_credentials=_credentials(settings),
         )
         n = settings.partitions
@@ -124,7 +129,14 @@ class SegmenterApp:
         self.ready = False
         self.stats = BatchStats()
         self.round_timing = [0, 0.0, 0.0, 0.0]  # rounds, seconds evaluating, writing state, flushing
+        self.metrics = WorkerMetrics()
+        self.metrics.registry.register(WorkerCollector(self))
+        self.processor.on_change = self.metrics.changed
         self._wire()
+        if settings.web_port > 0:
+            from stream.web.routes import install
+
+            install(self)
 
     # -- writing state ------------------------------------------------------------------
     def _write_states(self) -> int:
@@ -159,6 +171,7 @@ class SegmenterApp:
             started = time.perf_counter()
             self.processor.begin_round()
             work()
+            self.metrics.counts.count_new(self.states.dirty, self.table.data)
             processed = time.perf_counter()
             self._write_states()
             written = time.perf_counter()
@@ -167,6 +180,7 @@ class SegmenterApp:
                 if topic == self.changelog:
                     self.table.data.set_persisted_offset(TP(topic, partition), offset)
             flushed = time.perf_counter()
+            self.metrics.published()
             timing = self.round_timing
             if not timing[0]:
                 self.first_round = started
@@ -241,6 +255,7 @@ class SegmenterApp:
         self.timers.assigned(held)
         self.processor.pending = PendingHandovers()
         republished = 0
+        self.metrics.counts.reset()
         from rules.evaluate.state import CustomerState
 
         for raw_key, raw in list(self.table.items()):
@@ -249,6 +264,7 @@ class SegmenterApp:
                 continue
             state = CustomerState.from_bytes(raw)
             if state.partition in held:
+                self.metrics.counts.add_state(key, state)
                 self.timers.schedule(key, state.partition, state.wake)
                 if state.held is not None and key.startswith(ANONYMOUS):
                     self.processor.recover_waiting(key, state)

@@ -45,6 +45,7 @@ class BatchStats:
     duplicates: int = 0
     changes: int = 0
     by_topic: dict[tuple[str, str], int] = field(default_factory=dict)  # (topic, outcome) -> n
+    by_reason: dict[str, int] = field(default_factory=dict)  # dead letters by BadEvent.code
 
 
 class Processor:
@@ -87,6 +88,7 @@ class Processor:
         except BadEvent as exc:
             self._dead_letter(message, str(exc))
             stats.dead_letters += 1
+            stats.by_reason[exc.code] = stats.by_reason.get(exc.code, 0) + 1
             return "dead_letter"
         if message.offset >= 0:  # not a message taken back out of a state
             self.timers.observe(message.topic, message.partition, event.ts, message.offset)

@@ -1,0 +1,1 @@
+"""Prometheus metrics of the streaming worker (names and labels: README, "Metrics")."""

@@ -1,0 +1,1 @@
+"""The worker's HTTP API (Faust web): /customers, /segments, /health, /metrics."""
