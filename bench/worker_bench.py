@@ -27,6 +27,9 @@ phase on its own topics (created first, 4 partitions) and its own consumer group
     for all exits, and for those due once the pings were all taken in and the input
     had been idle for the worker's watermark threshold (until then a partition's flips
     follow its event time, by design, so those exits wait for the intake to end);
+ 4b. timer lateness while busy: 100,000 pings sent live at 2,500/s, each stamped with
+    its send time, with `since(last(ping)) < 30s`: exits fall due while later pings are
+    still arriving; lateness of those exits (the worker is busy) and of all;
  5. a naive Faust agent (bench/naive_faust.py): its rate over the first 100,000 of the
     same pre-produced events and its latency at 500 events/s, with the adjustments this
     project uses on this broker and (not with --quick) with Faust's own settings.
@@ -707,6 +710,71 @@ async def timer_lateness(bench: Bench, customers: int, window_s: int) -> Timers:
     return result
 
 
+async def timer_lateness_busy(bench: Bench, customers: int, window_s: int, rate: float) -> Timers:
+    """Exits that fall due while the worker is busy: pings sent live at `rate`/s, each
+    stamped with its send time, so every membership expires `window_s` after its ping
+    while later pings are still arriving. `steady` holds the exits due while pings
+    were being sent (the busy part); `lateness` all of them."""
+    name = "bench-timers-busy"
+    segments = bench.workdir / name / "segments"
+    segments.mkdir(parents=True, exist_ok=True)
+    (segments / "timers.yaml").write_text(TIMER_DEFINITIONS.format(window=f"{window_s}s"))
+    settings = bench.settings(name, segments, [f"{name}-events"])
+    worker = await bench.start_worker(settings)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bench.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10)
+    producer = AIOKafkaProducer(bootstrap_servers=bench.bootstrap, linger_ms=5)
+    enters: dict[str, int] = {}
+    exits: dict[str, tuple[int, int]] = {}
+    reader: asyncio.Task[None] | None = None
+
+    async def read() -> None:
+        while True:
+            batch = await consumer.getmany(timeout_ms=100)
+            now = wall_ms()
+            for records in batch.values():
+                for record in records:
+                    change = orjson.loads(record.value)
+                    if change["cause"] == "timer":
+                        exits.setdefault(change["customer_id"], (now, at_ms(change["at"])))
+                    else:
+                        enters.setdefault(change["customer_id"], now)
+
+    try:
+        await worker.wait_line("segmenter worker ready", 120)
+        await consumer.start()
+        await producer.start()
+        tps = [TopicPartition(settings.changes_topic, p) for p in range(PARTITIONS)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        reader = asyncio.create_task(read())
+        began, started = time.monotonic(), wall_ms()
+        futures = []
+        for i in range(customers):
+            delay = began + i / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            customer = f"b-{i}"
+            futures.append(await producer.send(settings.topics[0], key=customer.encode(), value=orjson.dumps(
+                {"event_id": f"ping-{i}", "type": "ping", "customer_id": customer, "timestamp": wall_ms()})))
+        await asyncio.gather(*futures)
+        last_sent = wall_ms()
+        await asyncio.sleep(window_s)
+        await settle(lambda: len(exits) + len(enters), 2 * customers, idle=15.0, cap=600.0, check=worker.check)
+    finally:
+        if reader is not None:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+        await producer.stop()
+        await consumer.stop()
+        worker.stop()
+    lateness = [float(received - at) for received, at in exits.values()]
+    busy = [float(received - at) for received, at in exits.values() if at <= last_sent]
+    log("  by due time: " + slices([(at - started, float(received - at)) for received, at in exits.values()], 10_000))
+    log(f"timers while busy: {len(exits):,}/{customers:,} exits; due while pings still arrived ({len(busy):,}): "
+        f"p50 {percentile(busy, 50):.0f} ms, p99 {percentile(busy, 99):.0f} ms; all: p99 {percentile(lateness, 99):.0f} ms")
+    return Timers(customers, len(enters), len(exits), lateness, busy, (last_sent - started) / 1000)
+
+
 # --------------------------------------------------------------------------- 5. naive Faust
 
 def naive_faust(bench: Bench, name: str, topics: list[str], output: str, defaults: bool, expect: int = 0) -> Child:
@@ -868,7 +936,15 @@ async def run(args: argparse.Namespace, bench: Bench) -> list[str]:
         f"p99 {percentile(timers.steady, 99):.0f} ms, max {max(timers.steady, default=float('nan')):.0f} ms | "
         f"{len(timers.steady):,} exits |",
     ]
-    log(f"(timer phase took {time.monotonic() - phase:.0f}s)")
+    busy = await timer_lateness_busy(bench, args.timer_customers, args.busy_window, args.busy_rate)
+    rows += [
+        f"| timer lateness while busy: {busy.customers:,} pings at {args.busy_rate:,.0f}/s, each membership "
+        f"expiring {args.busy_window} s after its ping; exits due while pings still arrive | "
+        f"p50 {percentile(busy.steady, 50):.0f} ms, p99 {percentile(busy.steady, 99):.0f} ms, max "
+        f"{max(busy.steady, default=float('nan')):.0f} ms | {len(busy.steady):,} exits; all {busy.exits:,}/"
+        f"{busy.customers:,}: p99 {percentile(busy.lateness, 99):.0f} ms |",
+    ]
+    log(f"(timer phases took {time.monotonic() - phase:.0f}s)")
 
     modes = [False, True] if args.faust_defaults else [False]
     for defaults in modes:
@@ -900,6 +976,8 @@ def main() -> None:
     parser.add_argument("--timer-window", type=int, default=None, help="seconds within which exits fall (60; 20)")
     parser.add_argument("--faust-events", type=int, default=None, help="events the naive Faust rate is measured over "
                                                                         "(default 100,000; quick 15,000)")
+    parser.add_argument("--busy-rate", type=float, default=None, help="pings/s of the busy timer run (2,500; 2,000)")
+    parser.add_argument("--busy-window", type=int, default=None, help="seconds from a ping to its exit (30; 5)")
     parser.add_argument("--faust-rate", type=float, default=500.0)
     parser.add_argument("--faust-seconds", type=float, default=None, help="default 20; quick 10")
     parser.add_argument("--faust-defaults", action=argparse.BooleanOptionalAction, default=None,
@@ -909,7 +987,8 @@ def main() -> None:
     for name, full, small in [("events", 200_000, 50_000), ("runs", 3, 1), ("latency_seconds", 30.0, 10.0),
                               ("latency_runs", 3, 1), ("timer_customers", 100_000, 20_000),
                               ("timer_window", 60, 20), ("faust_events", 100_000, 15_000),
-                              ("faust_seconds", 20.0, 10.0), ("faust_defaults", True, False)]:
+                              ("faust_seconds", 20.0, 10.0), ("faust_defaults", True, False),
+                              ("busy_rate", 2500.0, 2000.0), ("busy_window", 30, 5)]:
         if getattr(args, name) is None:
             setattr(args, name, small if quick else full)
 
