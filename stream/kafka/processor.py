@@ -89,6 +89,8 @@ class Processor:
             self._dead_letter(message, str(exc))
             stats.dead_letters += 1
             stats.by_reason[exc.code] = stats.by_reason.get(exc.code, 0) + 1
+            if message.offset >= 0:  # read progress all the same, or the partition never catches up
+                self.timers.observe(message.topic, message.partition, None, message.offset)
             return "dead_letter"
         if message.offset >= 0:  # not a message taken back out of a state
             self.timers.observe(message.topic, message.partition, event.ts, message.offset)

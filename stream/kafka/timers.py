@@ -63,10 +63,14 @@ class TimerIndex:
             for topic in self.topics:
                 self._progress[(topic, partition)] = (None, None, now)
 
-    def observe(self, topic: str, partition: int, event_ts: int, offset: int | None = None) -> None:
-        """Record input progress of a topic-partition (an event and its offset)."""
+    def observe(self, topic: str, partition: int, event_ts: int | None, offset: int | None = None) -> None:
+        """Record input progress of a topic-partition: an event (its time and offset), or
+        with `event_ts` None a message that carried no usable time (a dead letter)."""
         previous = self._progress.get((topic, partition))
-        best = event_ts if previous is None or previous[0] is None else max(event_ts, previous[0])
+        if previous is None or previous[0] is None:
+            best = event_ts
+        else:
+            best = previous[0] if event_ts is None else max(event_ts, previous[0])
         self._progress[(topic, partition)] = (best, None if offset is None else offset + 1, time.monotonic())
 
     def _caught_up(self, topic: str, partition: int, progress: tuple[int | None, int | None, float],
