@@ -645,29 +645,36 @@ class Timers:
     ingest_seconds: float  # from the first ping sent to the last enter received
 
 
-async def timer_lateness(bench: Bench, customers: int, window_s: int) -> Timers:
-    name = "bench-timers"
+async def start_timer_worker(bench: Bench, name: str, window_s: int) -> tuple[Settings, Child]:
+    """A worker with `since(last(ping)) < window` as its only segment."""
     segments = bench.workdir / name / "segments"
     segments.mkdir(parents=True, exist_ok=True)
     (segments / "timers.yaml").write_text(TIMER_DEFINITIONS.format(window=f"{window_s}s"))
     settings = bench.settings(name, segments, [f"{name}-events"])
-    worker = await bench.start_worker(settings)
+    return settings, await bench.start_worker(settings)
+
+
+async def collect_timer_changes(consumer: AIOKafkaConsumer, enters: dict[str, int],
+                                exits: dict[str, tuple[int, int]]) -> None:
+    """Receive time of each customer's enter, and of its timer exit with the exit's `at`."""
+    while True:
+        batch = await consumer.getmany(timeout_ms=100)
+        now = wall_ms()
+        for records in batch.values():
+            for record in records:
+                change = orjson.loads(record.value)
+                if change["cause"] == "timer":
+                    exits.setdefault(change["customer_id"], (now, at_ms(change["at"])))
+                else:
+                    enters.setdefault(change["customer_id"], now)
+
+
+async def timer_lateness(bench: Bench, customers: int, window_s: int) -> Timers:
+    settings, worker = await start_timer_worker(bench, "bench-timers", window_s)
     consumer = AIOKafkaConsumer(bootstrap_servers=bench.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10)
     enters: dict[str, int] = {}  # customer -> received ms
     exits: dict[str, tuple[int, int]] = {}  # customer -> (received ms, at ms)
     reader: asyncio.Task[None] | None = None
-
-    async def read() -> None:
-        while True:
-            batch = await consumer.getmany(timeout_ms=100)
-            now = wall_ms()
-            for records in batch.values():
-                for record in records:
-                    change = orjson.loads(record.value)
-                    if change["cause"] == "timer":
-                        exits.setdefault(change["customer_id"], (now, at_ms(change["at"])))
-                    else:
-                        enters.setdefault(change["customer_id"], now)
 
     try:
         await worker.wait_line("segmenter worker ready", 120)
@@ -675,7 +682,7 @@ async def timer_lateness(bench: Bench, customers: int, window_s: int) -> Timers:
         tps = [TopicPartition(settings.changes_topic, p) for p in range(PARTITIONS)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        reader = asyncio.create_task(read())
+        reader = asyncio.create_task(collect_timer_changes(consumer, enters, exits))
         rng = random.Random(5)
         started = wall_ms()
         messages: list[tuple[str, bytes | None, bytes]] = []
@@ -715,29 +722,12 @@ async def timer_lateness_busy(bench: Bench, customers: int, window_s: int, rate:
     stamped with its send time, so every membership expires `window_s` after its ping
     while later pings are still arriving. `steady` holds the exits due while pings
     were being sent (the busy part); `lateness` all of them."""
-    name = "bench-timers-busy"
-    segments = bench.workdir / name / "segments"
-    segments.mkdir(parents=True, exist_ok=True)
-    (segments / "timers.yaml").write_text(TIMER_DEFINITIONS.format(window=f"{window_s}s"))
-    settings = bench.settings(name, segments, [f"{name}-events"])
-    worker = await bench.start_worker(settings)
+    settings, worker = await start_timer_worker(bench, "bench-timers-busy", window_s)
     consumer = AIOKafkaConsumer(bootstrap_servers=bench.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10)
     producer = AIOKafkaProducer(bootstrap_servers=bench.bootstrap, linger_ms=5)
     enters: dict[str, int] = {}
     exits: dict[str, tuple[int, int]] = {}
     reader: asyncio.Task[None] | None = None
-
-    async def read() -> None:
-        while True:
-            batch = await consumer.getmany(timeout_ms=100)
-            now = wall_ms()
-            for records in batch.values():
-                for record in records:
-                    change = orjson.loads(record.value)
-                    if change["cause"] == "timer":
-                        exits.setdefault(change["customer_id"], (now, at_ms(change["at"])))
-                    else:
-                        enters.setdefault(change["customer_id"], now)
 
     try:
         await worker.wait_line("segmenter worker ready", 120)
@@ -746,7 +736,7 @@ async def timer_lateness_busy(bench: Bench, customers: int, window_s: int, rate:
         tps = [TopicPartition(settings.changes_topic, p) for p in range(PARTITIONS)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        reader = asyncio.create_task(read())
+        reader = asyncio.create_task(collect_timer_changes(consumer, enters, exits))
         began, started = time.monotonic(), wall_ms()
         futures = []
         for i in range(customers):

@@ -39,6 +39,17 @@ def parse_as_of(text: str | None) -> int | None:
     return parse_timestamp(int(text) if text.isdigit() else text)
 
 
+def checked_inputs(events: Path, as_of: str | None) -> int | None:
+    """The events file must exist and `--as-of` must parse; raises ValueError with the
+    message to print (the shared first step of replay, preview and lint)."""
+    if not events.exists():
+        raise ValueError(f"{events}: no such file")
+    try:
+        return parse_as_of(as_of)
+    except ValueError as exc:
+        raise ValueError(f"--as-of: {exc}") from None
+
+
 def read_events(path: Path, bar: Progress) -> LoadedEvents:
     with collector_paused():
         return load_events(path, on_progress=bar.task("reading", path.stat().st_size))

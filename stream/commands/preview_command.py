@@ -19,7 +19,7 @@ from rules.quality.conditions import inline_traits
 from rules.quality.diff import SegmentDiff, customer_diffs, segment_diffs
 from rules.timeutil import format_timestamp
 from stream.progress import progress_bar
-from stream.replay_file import evaluate, final_memberships, parse_as_of, read_events, report_bad_lines, wants_progress
+from stream.replay_file import checked_inputs, evaluate, final_memberships, read_events, report_bad_lines, wants_progress
 from stream.table import format_table
 
 HELP = "compare memberships under new definitions with the live ones, over a file of events"
@@ -44,13 +44,10 @@ def run(args: argparse.Namespace) -> int:
     except DefinitionError as exc:
         print(exc, file=sys.stderr)
         return 1
-    if not args.events.exists():
-        print(f"{args.events}: no such file", file=sys.stderr)
-        return 1
     try:
-        as_of = parse_as_of(args.as_of)
+        as_of = checked_inputs(args.events, args.as_of)
     except ValueError as exc:
-        print(f"--as-of: {exc}", file=sys.stderr)
+        print(exc, file=sys.stderr)
         return 1
     with progress_bar(wants_progress(args.progress, args.events)) as bar:
         loaded = read_events(args.events, bar)

@@ -12,7 +12,7 @@ import orjson
 from rules import Change, DefinitionError, Engine, load_definitions
 from rules.timeutil import format_timestamp
 from stream.progress import progress_bar
-from stream.replay_file import evaluate, parse_as_of, read_events, report_bad_lines, wants_progress
+from stream.replay_file import checked_inputs, evaluate, read_events, report_bad_lines, wants_progress
 
 HELP = "run the evaluator over a JSONL(.gz) file of events; write changes and final memberships"
 
@@ -35,13 +35,10 @@ def run(args: argparse.Namespace) -> int:
     except DefinitionError as exc:
         print(exc, file=sys.stderr)
         return 1
-    if not args.events.exists():
-        print(f"{args.events}: no such file", file=sys.stderr)
-        return 1
     try:
-        as_of = parse_as_of(args.as_of)
+        as_of = checked_inputs(args.events, args.as_of)
     except ValueError as exc:
-        print(f"--as-of: {exc}", file=sys.stderr)
+        print(exc, file=sys.stderr)
         return 1
     started = time.perf_counter()
     with progress_bar(wants_progress(args.progress, args.events)) as bar:
