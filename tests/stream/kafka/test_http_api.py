@@ -341,6 +341,20 @@ def test_promtool_accepts_the_live_metrics(fed: Fed) -> None:
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
+def test_live_metrics_are_the_ones_dashboards_and_alerts_use(fed: Fed) -> None:
+    """deploy/metrics.txt is what the Grafana dashboard and the alert rules may query
+    (tests/deploy checks that side); a running worker must expose exactly its worker part."""
+    listed = {}
+    for line in (Path(__file__).parents[3] / "deploy" / "metrics.txt").read_text().splitlines():
+        fields = line.split()
+        if fields and not line.startswith("#") and fields[-1] == "worker":
+            listed[fields[0]] = fields[1]
+    text = get(f"{fed.url}/metrics", token=None).text
+    exposed = {line.split()[2].removesuffix("_total"): line.split()[3] for line in text.splitlines()
+               if line.startswith("# TYPE segmenter_")}  # a counter's TYPE line may leave out _total
+    assert exposed == {name.removesuffix("_total"): kind for name, kind in listed.items()}
+
+
 # -- two workers ---------------------------------------------------------------------------
 def timeless(body: dict[str, object]) -> dict[str, object]:
     """An answer without what depends on the instant it was given."""
