@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -64,6 +65,7 @@ class Dispatcher:
             self.stats.add("dead_letters", name, amount=len(dead))
             return dead
         pending = items
+        started = time.monotonic()
         for attempt in range(1, self.policy.attempts + 1):
             outcomes = await self._attempt(sink, [item for _, item in pending])
             retry: list[tuple[int, Delivery]] = []
@@ -77,6 +79,9 @@ class Dispatcher:
                 else:
                     retry.append((index, item))
                     errors.append(outcome)
+            finished = len(pending) - len(retry)
+            if finished:
+                self.stats.took(name, time.monotonic() - started, finished)
             if not retry:
                 break
             failed = [error for error in errors if not isinstance(error, HeldBack)]

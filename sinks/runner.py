@@ -42,6 +42,7 @@ class SinksRunner:
         consumer = kafka.consumer(self.settings, self.sink_settings.sinks_group, self.settings.changes_topic,
                                   max_records=self.sink_settings.sink_batch)
         self.consumer = consumer
+        self.stats.lag = lambda: _lag(consumer)
         producer = kafka.producer(self.settings)
         await producer.start()
         try:
@@ -83,3 +84,19 @@ class SinksRunner:
         except (CommitFailedError, IllegalStateError) as exc:
             # The partitions moved to another member meanwhile; it redelivers, idempotently.
             log.warning("commit skipped after a rebalance: %s", exc)
+
+
+def _lag(consumer: AIOKafkaConsumer) -> int | None:
+    """Messages between the position and the high watermark, over assigned partitions;
+    None until every assigned partition has been fetched once."""
+    subscription = consumer._subscription.subscription  # synchronous: a scrape cannot await
+    if subscription is None or subscription.assignment is None:
+        return None
+    total = 0
+    for tp in consumer.assignment():
+        state = subscription.assignment.state_value(tp)
+        high = consumer.highwater(tp)
+        if high is None or state is None or not state.has_valid_position:
+            return None
+        total += max(0, high - state.position)
+    return total

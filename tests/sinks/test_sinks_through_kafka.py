@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import shutil
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -17,6 +19,7 @@ from pathlib import Path
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from prometheus_client import CollectorRegistry, generate_latest
 
 from sinks.app import prepare
 from sinks.processor import ChangeProcessor
@@ -24,6 +27,7 @@ from sinks.redrive import redrive
 from sinks.registry import close_all, start_all
 from sinks.runner import SinksRunner
 from sinks.settings import SinkSettings
+from sinks.stats import SinkStats, StatsCollector
 from stream.broker import EmbeddedBroker
 from stream.settings import Settings
 from streams import SEGMENTS_YAML, clean_stream, expected_state, redis_state
@@ -140,6 +144,14 @@ async def test_sinks_and_redrive_through_kafka(broker: EmbeddedBroker, tmp_path:
     assert {letter["attempts"] for letter in letters} == {3}
     assert set(letters[0]) == {"change", "action", "destination", "error", "attempts", "failed_at"}
 
+    metrics = sink_metrics_text(stats)
+    assert exposed_names(metrics) == contract_names()
+    assert f'segmenter_sink_delivery_seconds_count{{destination="crm"}} {float(len(backorders))}' in metrics
+    promtool = shutil.which("promtool")
+    if promtool is not None:
+        checked = subprocess.run([promtool, "check", "metrics"], input=metrics, capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+
     hook_server.down = False
     report = await redrive(settings, sink, prepared.dispatcher, idle=1.5)
     assert (report.read, report.redriven, report.dead_again) == (len(backorders), len(backorders), 0)
@@ -154,3 +166,20 @@ async def test_sinks_and_redrive_through_kafka(broker: EmbeddedBroker, tmp_path:
     # A restarted sinks process resumes after the committed offsets: nothing is done twice.
     restarted = await run_sinks(settings, sink, 0)
     assert restarted.get("changes") == 0 and restarted.get("deliveries") == 0
+
+
+def sink_metrics_text(stats: SinkStats) -> str:
+    registry = CollectorRegistry()
+    registry.register(StatsCollector(stats))
+    return generate_latest(registry).decode()
+
+
+def exposed_names(text: str) -> set[str]:
+    return {line.split()[2].removesuffix("_total") for line in text.splitlines() if line.startswith("# TYPE ")}
+
+
+def contract_names() -> set[str]:
+    """The sinks part of deploy/metrics.txt, which the dashboard and alerts are built on."""
+    lines = (Path(__file__).parents[2] / "deploy" / "metrics.txt").read_text().splitlines()
+    return {line.split()[0].removesuffix("_total") for line in lines
+            if line.strip() and not line.startswith("#") and line.split()[-1] == "sinks"}
