@@ -8,7 +8,7 @@ Flips of a partition fire up to its watermark: the smallest, over the topics fee
 that partition (the inputs and the repartition topic), of the greatest event time
 processed from it. A topic-partition counts as caught up, and lets flips follow the
 wall clock, once it has had no input for `IDLE_MS` and its next offset to process has
-reached its high watermark as the last fetch reported it (the quiet second covers a
+reached its high watermark as the last fetch reported it (the quiet moment covers a
 producer still sending: the last fetch cannot know of messages not yet written). One
 that has delivered nothing since assignment starts from its committed offset; until
 the first fetch answers, its flips wait, so after a restart or a rebalance a flip that
@@ -19,7 +19,7 @@ while a partition works through a backlog or a backfill, its flips fire in event
 among its events, so a customer's clock never runs ahead of events still queued for it,
 and the change stream is the one replay gives.
 
-Without a consumer to ask (the in-memory test bus), the quiet second alone decides.
+Without a consumer to ask (the in-memory test bus), the quiet moment alone decides.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ import heapq
 import time
 from collections.abc import Callable
 
-IDLE_MS = 1_000
+IDLE_MS = 500
 """A topic-partition is caught up only after this long without input (see above)."""
 
 OffsetOf = Callable[[str, int], "int | None"]
