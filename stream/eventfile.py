@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,9 +52,8 @@ def load_events(path: Path, on_progress: object = None) -> LoadedEvents:
         loaded.lines = number
     if on_progress is not None:
         on_progress(raw_size)  # type: ignore[operator]
-    events.sort(key=_timestamp)  # stable: equal timestamps keep file order
+    events.sort(key=_TIMESTAMP)  # stable: equal timestamps keep file order
     return loaded
 
 
-def _timestamp(event: Event) -> int:
-    return event.ts
+_TIMESTAMP = operator.attrgetter("ts")

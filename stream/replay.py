@@ -55,6 +55,7 @@ def replay(engine: Engine, events: list[Event], on_change: OnChange, as_of: int 
 
     duplicates_before = engine.duplicates
     key_of, apply, states = engine.key_of, engine.apply, engine.states
+    applied = 0
     for position, event in enumerate(events):
         if event.ts > as_of:
             summary.skipped_after_as_of = len(events) - position
@@ -63,19 +64,25 @@ def replay(engine: Engine, events: list[Event], on_change: OnChange, as_of: int 
             fire_until(event.ts, inclusive=False)
         key = key_of(event)
         state = states.get(key)
-        before = state.wake if state is not None else None
-        changes = apply(event)
+        if state is not None:  # apply() changes this very object
+            before = state.wake
+            changes = apply(event)
+        else:
+            before = None
+            changes = apply(event)
+            state = states.get(key)
         if changes:
             emit(changes)
-        state = states.get(key)
         # An earlier wake needs a heap entry; a later one is re-pushed when the
         # stale entry pops (advance() then does nothing and reports the new wake).
-        if state is not None and state.wake is not None and (before is None or state.wake < before):
-            push(timers, (state.wake, key))
-        summary.applied += 1
+        if state is not None:
+            wake = state.wake
+            if wake is not None and (before is None or wake < before):
+                push(timers, (wake, key))
+        applied += 1
         if on_progress is not None and position % 20_000 == 0:
             on_progress(position)
     fire_until(as_of, inclusive=True)
     summary.duplicates = engine.duplicates - duplicates_before
-    summary.applied -= summary.duplicates
+    summary.applied = applied - summary.duplicates
     return summary
