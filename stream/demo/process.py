@@ -38,25 +38,42 @@ class SegmenterProcess:
     def exited(self) -> bool:
         return self.process.poll() is not None
 
-    def wait_ready(self, timeout: float) -> None:
+    @property
+    def lines(self) -> list[str]:
+        """Everything it printed so far."""
+        return self.log.read_text(errors="replace").splitlines(keepends=True)
+
+    def wait_ready(self, timeout: float = 60.0, count: int = 1) -> None:
+        """Until it has printed its ready line `count` times (a worker prints it after
+        every partition assignment)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.ready_text in self.log.read_text(errors="replace"):
+            if self.log.read_text(errors="replace").count(self.ready_text) >= count:
                 return
             if self.exited():
-                raise RuntimeError(f"segmenter {self.command} exited; see {self.log}")
-            time.sleep(0.1)
-        raise TimeoutError(f"segmenter {self.command} was not ready after {timeout}s; see {self.log}")
+                raise RuntimeError(f"segmenter {self.command} exited with {self.process.returncode}; see {self.log}:\n"
+                                   + "".join(self.lines[-30:]))
+            time.sleep(0.05)
+        raise TimeoutError(f"segmenter {self.command} was not ready after {timeout}s; see {self.log}:\n"
+                           + "".join(self.lines[-30:]))
 
-    def stop(self, timeout: float = 15.0) -> None:
+    def kill(self) -> None:
+        """SIGKILL to its whole process group, as a crash would end it."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self._out.close()
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        """SIGTERM, then SIGKILL after `timeout`; its exit code."""
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+                self.kill()
         self._out.close()
+        return self.process.returncode
 
 
 class WorkerProcess(SegmenterProcess):

@@ -2,11 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -14,57 +9,16 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from stream.demo.process import SegmenterProcess
+
 REPO = Path(__file__).resolve().parents[3]
 
 
-class WorkerProcess:
-    """`segmenter worker` in a subprocess; `wait_ready()` waits for its ready line."""
+class WorkerProcess(SegmenterProcess):
+    """`segmenter worker` in its own process group, run from the repository."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.log = log
-        self.lines: list[str] = []
-        self._ready = threading.Event()
-        self._ready_count = 0
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "stream.cli", "worker"], cwd=REPO, env={**os.environ, **env},
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
-        )
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        with self.log.open("a") as out:
-            for line in self.process.stderr:
-                out.write(line)
-                out.flush()
-                self.lines.append(line)
-                if "segmenter worker ready" in line:
-                    self._ready_count += 1
-                    self._ready.set()
-
-    def wait_ready(self, timeout: float = 60.0, count: int = 1) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._ready_count >= count:
-                return
-            if self.process.poll() is not None:
-                raise RuntimeError(f"worker exited with {self.process.returncode}:\n{''.join(self.lines[-30:])}")
-            time.sleep(0.05)
-        raise TimeoutError(f"worker not ready after {timeout}s:\n{''.join(self.lines[-30:])}")
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
-    def stop(self, timeout: float = 15.0) -> int:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        return self.process.returncode
+        super().__init__("worker", env, log, "segmenter worker ready", cwd=REPO)
 
 
 def worker_env(bootstrap: str, segments: Path, data_dir: Path, app_id: str, **extra: str) -> dict[str, str]:
