@@ -11,7 +11,6 @@ the same `X-Segmenter-Delivery` id.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 import time

@@ -253,7 +253,7 @@ def compile_next_flip(nodes: list[ast.Node], compiler: Compiler) -> NextFlipFast
     """Generated equivalent of `timing.next_flip_function`; None when a line has a
     slope that is not a compile-time constant (then the closure version is used)."""
     from rules.evaluate.compile import COMPARE
-    from rules.evaluate.timing import ExpiryFlip, LineFlip, WindowFlip, crossing_instant, flip_plan
+    from rules.evaluate.timing import LineFlip, WindowFlip, crossing_instant, flip_plan
 
     source = _Source(compiler)
     source.env.update({"_instant": _instant, "_cross": crossing_instant, "_wcross": window_cross,

@@ -25,7 +25,7 @@ class WorkerCollector(Collector):
         self.worker = worker
 
     def collect(self) -> Iterator[Metric]:
-        worker, settings = self.worker, self.worker.settings
+        worker = self.worker
         events = CounterMetricFamily("segmenter_events", "Input messages by topic and outcome "
                                      "(forwarded ones are counted again where they land)", labels=("topic", "outcome"))
         for (topic, outcome), count in sorted(worker.stats.by_topic.items()):

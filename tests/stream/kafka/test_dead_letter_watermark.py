@@ -10,11 +10,9 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
-import pytest
 
 from stream.broker import EmbeddedBroker
 from stream.kafka.topics import ensure_topics
@@ -27,16 +25,6 @@ segments:
   recent:
     when: since(last(page_view)) < 5s
 """
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
-    server = EmbeddedBroker(log_path=tmp_path / "broker.log")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_a_due_flip_fires_when_the_partition_ends_with_a_dead_letter(broker: EmbeddedBroker, tmp_path: Path) -> None:

@@ -131,16 +131,6 @@ class Fed:
 
 
 @pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
-    server = EmbeddedBroker(log_path=tmp_path_factory.mktemp("broker") / "broker.log")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
 def fed(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fed]:
     """One worker with an API token, fed generated traffic (dirt included) and the hand-written customers."""
     cluster = Cluster(broker, tmp_path_factory.mktemp("api"))

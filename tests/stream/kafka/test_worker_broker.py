@@ -47,16 +47,6 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
-    server = EmbeddedBroker(log_path=tmp_path_factory.mktemp("broker") / "broker.log")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @dataclass
 class Deployment:
     """One test's worker setup: its topics, app id and worker processes."""
