@@ -493,6 +493,23 @@ class Latency:
                 f"last-quarter p99 {self.late_tail_p99:.0f} ms; sender behind by up to {self.send_lag_ms:.0f} ms")
 
 
+async def send_paced(producer: AIOKafkaProducer, topic: str, total: int, rate: float,
+                     make: Callable[[int, int], tuple[bytes, bytes]]) -> float:
+    """Send `make(i, now_ms)` for i < total at `rate`/s and wait for the broker to take
+    them all; returns how far (seconds) the sender fell behind its schedule at worst."""
+    began, lag, futures = time.monotonic(), 0.0, []
+    for i in range(total):
+        delay = began + i / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        else:
+            lag = max(lag, -delay)
+        key, value = make(i, wall_ms())
+        futures.append(await producer.send(topic, value=value, key=key))
+    await asyncio.gather(*futures)
+    return lag
+
+
 async def paced_latency(bootstrap: str, topic: str, out_topic: str, rate: float, seconds: float, warmup: float,
                         make: Callable[[int, int], tuple[bytes, bytes]],
                         stamp_of: Callable[[bytes], int | None]) -> Latency:
@@ -520,18 +537,9 @@ async def paced_latency(bootstrap: str, topic: str, out_topic: str, rate: float,
         consumer.assign(tps)
         await consumer.seek_to_end(*tps)
         total = int(rate * (warmup + seconds))
-        began, began_ms = time.monotonic(), wall_ms()
+        began_ms = wall_ms()
         reader = asyncio.create_task(read())
-        lag, futures = 0.0, []
-        for i in range(total):
-            delay = began + i / rate - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            else:
-                lag = max(lag, -delay)
-            key, value = make(i, wall_ms())
-            futures.append(await producer.send(topic, value=value, key=key))
-        await asyncio.gather(*futures)
+        lag = await send_paced(producer, topic, total, rate, make)
         await settle(lambda: len(arrivals), total, idle=10.0, cap=180.0)
     finally:
         if reader is not None:
@@ -737,16 +745,14 @@ async def timer_lateness_busy(bench: Bench, customers: int, window_s: int, rate:
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         reader = asyncio.create_task(collect_timer_changes(consumer, enters, exits))
-        began, started = time.monotonic(), wall_ms()
-        futures = []
-        for i in range(customers):
-            delay = began + i / rate - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
+        started = wall_ms()
+
+        def ping(i: int, now: int) -> tuple[bytes, bytes]:
             customer = f"b-{i}"
-            futures.append(await producer.send(settings.topics[0], key=customer.encode(), value=orjson.dumps(
-                {"event_id": f"ping-{i}", "type": "ping", "customer_id": customer, "timestamp": wall_ms()})))
-        await asyncio.gather(*futures)
+            return customer.encode(), orjson.dumps(
+                {"event_id": f"ping-{i}", "type": "ping", "customer_id": customer, "timestamp": now})
+
+        await send_paced(producer, settings.topics[0], customers, rate, ping)
         last_sent = wall_ms()
         await asyncio.sleep(window_s)
         await settle(lambda: len(exits) + len(enters), 2 * customers, idle=15.0, cap=600.0, check=worker.check)

@@ -36,48 +36,8 @@ def worker_env(bootstrap: str, segments: Path, data_dir: Path, app_id: str, **ex
 
 
 async def produce(bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, bytes]]) -> int:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
-    await producer.start()
-    count = 0
-    try:
-        pending = []
-        for key, value in messages:
-            pending.append(await producer.send(topic, value=value, key=key))
-            count += 1
-        await asyncio.gather(*pending)
-    finally:
-        await producer.stop()
-    return count
-
-
-async def read_all(bootstrap: str, topic: str, idle: float = 3.0, timeout: float = 120.0,
-                   expect: int | None = None) -> list[tuple[bytes | None, bytes, dict[str, bytes]]]:
-    """Every message of `topic`, reading until nothing new arrives for `idle` seconds
-    (or `expect` messages were read). Offsets are walked, not trusted."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest", fetch_max_wait_ms=50)
-    await consumer.start()
-    found: list[tuple[bytes | None, bytes, dict[str, bytes]]] = []
-    try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
-        await consumer.seek_to_beginning()
-        deadline = time.monotonic() + timeout
-        last_new = time.monotonic()
-        while time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=200)
-            for records in batch.values():
-                for record in records:
-                    found.append((record.key, record.value, dict(record.headers or ())))
-            if batch:
-                last_new = time.monotonic()
-            if expect is not None and len(found) >= expect:
-                break
-            if time.monotonic() - last_new > idle:
-                break
-    finally:
-        await consumer.stop()
-    return found
+    """Send `messages` (key, value) and wait for the broker to take them all; how many."""
+    return len(await produce_located(bootstrap, topic, messages))
 
 
 @dataclass
