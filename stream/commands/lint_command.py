@@ -21,7 +21,8 @@ from rules.quality.static import CHECKS, static_findings
 from rules.timeutil import format_timestamp, parse_duration
 from stream.eventfile import LoadedEvents
 from stream.progress import progress_bar
-from stream.replay_file import evaluate, final_memberships, parse_as_of, read_events, report_bad_lines, wants_progress
+from stream.replay_file import (checked_inputs, evaluate, final_memberships, read_events, report_bad_lines,
+                                wants_progress)
 from stream.table import format_table
 
 HELP = "segment-quality warnings: static checks, and sizes, overlaps and data freshness with --events"
@@ -58,13 +59,15 @@ def run(args: argparse.Namespace) -> int:
     findings = static_findings(definitions)
     report: dict[str, object] = {"definition": definitions.version}
     if args.events is not None:
-        if not args.events.exists():
-            print(f"{args.events}: no such file", file=sys.stderr)
+        try:
+            as_of = checked_inputs(args.events, args.as_of)
+        except ValueError as exc:
+            print(exc, file=sys.stderr)
             return 2
         try:
-            as_of, stale_after = parse_as_of(args.as_of), parse_duration(args.stale_after)
+            stale_after = parse_duration(args.stale_after)
         except ValueError as exc:
-            print(f"lint: {exc}", file=sys.stderr)
+            print(f"--stale-after: {exc}", file=sys.stderr)
             return 2
         findings += _from_events(args, definitions, as_of, stale_after, report)
     findings = sorted((f for f in findings if f.check not in ignored), key=Finding.sort_key)
