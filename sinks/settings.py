@@ -59,12 +59,5 @@ def from_arguments(args: argparse.Namespace | None = None,
                    environ: dict[str, str] | None = None) -> tuple[worker_settings.Settings, SinkSettings]:
     environ = dict(os.environ) if environ is None else environ
     sink = SinkSettings()
-    for item in fields(SinkSettings):
-        raw = getattr(args, item.name, None) if args is not None else None
-        if raw is None:
-            raw = environ.get("SEGMENTER_" + item.name.upper())
-        if raw is not None:
-            default = getattr(sink, item.name)
-            kind = type(default)
-            setattr(sink, item.name, kind(str(raw)) if not isinstance(default, Path) else Path(str(raw)))
+    worker_settings.fill(sink, args, environ)
     return worker_settings.from_arguments(args, environ), sink

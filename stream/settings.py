@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 
 @dataclass
@@ -85,15 +87,21 @@ def _convert(name: str, raw: object, default: object) -> object:
     return str(raw)
 
 
-def from_arguments(args: argparse.Namespace | None = None, environ: dict[str, str] | None = None) -> Settings:
-    environ = dict(os.environ) if environ is None else environ
-    settings = Settings()
-    for item in fields(Settings):
+def fill(settings: Any, args: argparse.Namespace | None, environ: Mapping[str, str]) -> None:
+    """Set each field of the settings dataclass from its flag, else its SEGMENTER_* variable,
+    converted to the type of its default (the worker's and the sinks' settings alike)."""
+    for item in fields(settings):
         raw = getattr(args, item.name, None) if args is not None else None
         if raw is None:
             raw = environ.get("SEGMENTER_" + item.name.upper())
         if raw is not None:
             setattr(settings, item.name, _convert(item.name, raw, getattr(settings, item.name)))
+
+
+def from_arguments(args: argparse.Namespace | None = None, environ: dict[str, str] | None = None) -> Settings:
+    environ = dict(os.environ) if environ is None else environ
+    settings = Settings()
+    fill(settings, args, environ)
     settings.brokers = [b if "://" in b else f"kafka://{b}" for b in settings.brokers]
     return settings
 
