@@ -218,13 +218,10 @@ class Processor:
             return "duplicate"
         key = engine.key_of(event)
         partition = message.partition
-        self.partition_of[key] = partition
         stats.processed += 1
         state = self.states.get(key)
+        self._note(key, partition, state)
         if state is not None:
-            if state.partition != partition:
-                state.partition = partition
-                self.states[key] = state
             if changes:
                 self._publish(key, changes, stats, message.timestamp_ms, state)
             self.timers.schedule(key, partition, state.wake)
@@ -276,9 +273,11 @@ class Processor:
             self.output.send(self.topics.changes, key.encode(), value)
         return len(state.outbox)
 
-    def _note(self, key: str, partition: int) -> None:
+    def _note(self, key: str, partition: int, state: CustomerState | None = None) -> None:
+        """`key` was written on `partition` this round (`state`: its state, if at hand)."""
         self.partition_of[key] = partition
-        state = self.states.get(key) if not key.startswith(ALIAS_PREFIX) else None
+        if state is None and not key.startswith(ALIAS_PREFIX):
+            state = self.states.get(key)
         if state is not None and state.partition != partition:
             state.partition = partition
             self.states[key] = state
