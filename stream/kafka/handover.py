@@ -49,6 +49,3 @@ class PendingHandovers:
                     del keys[key]
                     ready.append((partition, key))
         return ready
-
-    def keep_partitions(self, partitions: set[int]) -> None:
-        self._waiting = {p: keys for p, keys in self._waiting.items() if p in partitions}

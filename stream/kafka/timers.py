@@ -129,8 +129,3 @@ class TimerIndex:
                     due.append((key, partition, instant, until))
         due.sort(key=lambda item: item[2])
         return due
-
-    def keep_partitions(self, partitions: set[int]) -> None:
-        self._heaps = {p: h for p, h in self._heaps.items() if p in partitions}
-        keys = {key for heap in self._heaps.values() for _, key in heap}
-        self._latest = {k: v for k, v in self._latest.items() if k in keys}
