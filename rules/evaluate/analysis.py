@@ -77,3 +77,10 @@ def comparisons(node: ast.Node, compiler: Compiler, seen: set[str] | None = None
     for child in ast.children(node):
         found.extend(comparisons(child, compiler, seen))
     return found
+
+
+def conjuncts(node: ast.Node) -> list[ast.Node]:
+    """The parts of `a and b and c` (a single part otherwise)."""
+    if isinstance(node, ast.Logical) and node.op == "and":
+        return [part for operand in node.operands for part in conjuncts(operand)]
+    return [node]

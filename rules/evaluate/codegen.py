@@ -318,13 +318,11 @@ def _static_guard(node: ast.Node, compiler: Compiler, source: _Source) -> str | 
     a customer who never ordered is not woken when their account turns 30 days old
     for `since(profile.created_at) >= 30d and orders >= 1`. Conjuncts that read the
     clock, a window or another segment are not static."""
-    from rules.evaluate.analysis import dependencies
+    from rules.evaluate.analysis import conjuncts, dependencies
 
-    if not (isinstance(node, ast.Logical) and node.op == "and"):
-        return None
-    static = [operand for operand in node.operands
-              if not (deps := dependencies(operand, compiler)).timed and not deps.segments]
-    if not static or len(static) == len(node.operands):
+    parts = conjuncts(node)
+    static = [part for part in parts if not (deps := dependencies(part, compiler)).timed and not deps.segments]
+    if not static or len(static) == len(parts):
         return None
     return " and ".join(source.holds(operand) for operand in static)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from rules.evaluate import aggregates
 from rules.evaluate.aggregates import AggregateSpec
-from rules.evaluate.analysis import Dependencies, dependencies
+from rules.evaluate.analysis import Dependencies, conjuncts, dependencies
 from rules.evaluate.codegen import Condition, Fallback, NextFlipFast, compile_condition, compile_next_flip
 from rules.evaluate.compile import Compiler, Fn
 from rules.evaluate.context import Context
@@ -160,8 +160,7 @@ def _false_when_empty(when: ast.Node, compiler: Compiler) -> bool:
     whatever the time? Then a customer's first event need not evaluate the segment
     unless that event's type feeds it (it is then in `affected`): most segments need
     orders, spend or views that a new customer does not have yet."""
-    operands = when.operands if isinstance(when, ast.Logical) and when.op == "and" else (when,)
-    for operand in operands:
+    for operand in conjuncts(when):
         found = dependencies(operand, compiler)
         if found.clock or found.segments:
             continue  # an empty window stays empty; the clock and other segments do not stay put

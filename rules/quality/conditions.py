@@ -12,6 +12,7 @@ import dataclasses
 import operator
 from dataclasses import dataclass
 
+from rules.evaluate.analysis import conjuncts
 from rules.language import ast
 from rules.language.model import Definitions
 from rules.quality.intervals import Interval
@@ -40,13 +41,6 @@ def inline_traits(node: ast.Node, definitions: Definitions) -> ast.Node:
         elif isinstance(value, tuple) and value and isinstance(value[0], tuple):
             changes[item.name] = tuple((k, inline_traits(v, definitions)) for k, v in value)
     return dataclasses.replace(node, **changes) if changes else node
-
-
-def conjuncts(node: ast.Node) -> list[ast.Node]:
-    """The parts of `a and b and c` (a single part otherwise)."""
-    if isinstance(node, ast.Logical) and node.op == "and":
-        return [part for operand in node.operands for part in conjuncts(operand)]
-    return [node]
 
 
 @dataclass(frozen=True)
