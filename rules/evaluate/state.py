@@ -3,7 +3,8 @@
 Memory per customer is bounded whatever the length of the history: one slot per
 aggregate (windowed ones one per bucket, at most window/width), at most
 `RECENT_EVENT_IDS` remembered event ids for duplicate suppression, and one sequence
-number per segment the customer ever entered.
+number per segment the customer ever entered; an anonymous visitor's state in the
+worker also keeps at most `stream.kafka.processor.RECENT_ANONYMOUS` raw events.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ RECENT_EVENT_IDS = 128
 
 class CustomerState:
     __slots__ = ("profile", "profile_ts", "slots", "seen", "seqs", "flips", "wake", "version", "clock",
-                 "outbox", "partition", "held")
+                 "outbox", "partition", "held", "recent")
 
     def __init__(self) -> None:
         self.profile: dict[str, object] = {}
@@ -35,6 +36,10 @@ class CustomerState:
         self.outbox: list[tuple[int, bytes]] = []
         self.partition = -1  # the worker's table partition holding this state
         self.held: list[bytes] | None = None  # events waiting for an identify in flight
+        # A visitor's latest anonymous events, not yet folded in: (ts, event_id, raw message).
+        # The worker keeps at most a few so an identify that reaches the visitor's
+        # partition after them can still leave out those that happened after it.
+        self.recent: list[tuple[int, str, bytes]] | None = None
 
     def remember(self, event_id: str) -> bool:
         """Record an event id; False when it was already applied."""

@@ -9,6 +9,10 @@ Kept free of Faust so the routing rules can be tested directly:
     the hand-over waits there until that partition has read up to the identify's
     time (see `handover`);
   * an anonymous-only event of an identified visitor is forwarded to the customer;
+    one of a visitor not (yet) identified is kept raw in the visitor's state (the
+    latest `RECENT_ANONYMOUS`, older ones folded in), because the identify may reach
+    this partition after it: the hand-over then folds in what happened before the
+    identify and forwards the rest to the customer, to count from its own time;
   * a message that cannot be used goes to the dead-letter topic with its original
     bytes, source topic/partition/offset and the reason.
 """
@@ -28,6 +32,9 @@ from stream.kafka.messages import Message, Output
 from rules.evaluate.state import CustomerState
 from stream.kafka.statestore import ALIAS_PREFIX, TableAliases, TableStates
 from stream.kafka.timers import TimerIndex
+
+RECENT_ANONYMOUS = 16
+"""Raw anonymous events a visitor's state keeps unfolded (see the module docstring)."""
 
 
 @dataclass
@@ -127,11 +134,15 @@ class Processor:
         if waiting or (self.aliases.get(anonymous) is None and self._behind(message.partition, event.ts)):
             self.pending.wait(message.partition, key, event.ts)
             return self._keep(key, DETACH + message.value, message.partition)
-        history = self.engine.detach_visitor(anonymous, event.customer_id or "")
+        later = self._fold_recent(key, event.ts) if visitor is not None and visitor.recent else []
+        customer = event.customer_id or ""
+        history = self.engine.detach_visitor(anonymous, customer)
         self._note(key, message.partition)
         self._note(ALIAS_PREFIX + anonymous, message.partition)
-        self._forward(event.customer_id or "", envelope.pack(message.value, history), {m.KIND: b"visitor"})
-        stats.forwarded += 1
+        self._forward(customer, envelope.pack(message.value, history), {m.KIND: b"visitor"})
+        for raw in later:  # after the identify: the customer's own events now, in time order
+            self._forward(customer, raw, {m.KIND: b"event", m.CUSTOMER: customer.encode()})
+        stats.forwarded += 1 + len(later)
         return "forwarded"
 
     def _behind(self, partition: int, ts: int) -> bool:
@@ -169,18 +180,54 @@ class Processor:
                 self.pending.wait(state.partition, key, parse_event(item[1:]).ts)
                 return
 
+    def _defer(self, event: Event, message: Message, stats: BatchStats) -> str:
+        """Keep an anonymous-only event raw in its visitor's state; fold in the oldest
+        beyond `RECENT_ANONYMOUS` (a visitor is never evaluated, so nothing is late)."""
+        key = ANONYMOUS + (event.anonymous_id or "")
+        state = self.states.get(key) or CustomerState()
+        recent = state.recent or []
+        if event.event_id in state.seen or any(event_id == event.event_id for _, event_id, _ in recent):
+            stats.duplicates += 1
+            return "duplicate"
+        recent.append((event.ts, event.event_id, message.value))
+        state.recent = recent
+        self.states[key] = state
+        self._note(key, message.partition, state)
+        if len(recent) > RECENT_ANONYMOUS:
+            oldest = min(recent, key=_time_of)
+            recent.remove(oldest)
+            self._fold(key, [oldest])
+        stats.processed += 1
+        return "applied"
+
+    def _fold_recent(self, key: str, until: int) -> list[bytes]:
+        """Fold a visitor's kept events up to `until` into its history; return the raw
+        later ones, oldest first."""
+        state = self.states.get(key)
+        recent = (state.recent if state is not None else None) or []
+        if state is not None:
+            state.recent = None
+            self.states[key] = state
+        self._fold(key, [item for item in recent if item[0] <= until])
+        return [raw for _, _, raw in sorted((item for item in recent if item[0] > until), key=_time_of)]
+
+    def _fold(self, key: str, items: list[tuple[int, str, bytes]]) -> None:
+        for _, _, raw in items:
+            self.engine.apply(parse_event(raw))  # validated when it came in
+
     def _local(self, event: Event, message: Message, stats: BatchStats) -> str:
         """An event on its customer's partition: apply it, or hold it behind an identify."""
-        if event.customer_id is not None:
-            state = self.states.get(event.customer_id)
-            if state is not None and state.held is not None:
-                if event.event_id not in state.seen:
-                    state.held.append(message.value)
-                    self.states[event.customer_id] = state
-                    self._note(event.customer_id, message.partition)
-                return "held"
-            if event.type == "identify":
-                return self._start_identify(event, message, stats, state)
+        if event.customer_id is None:
+            return self._defer(event, message, stats)
+        state = self.states.get(event.customer_id)
+        if state is not None and state.held is not None:
+            if event.event_id not in state.seen:
+                state.held.append(message.value)
+                self.states[event.customer_id] = state
+                self._note(event.customer_id, message.partition)
+            return "held"
+        if event.type == "identify":
+            return self._start_identify(event, message, stats, state)
         return self._apply(event, message, stats, None)
 
     def _start_identify(self, event: Event, message: Message, stats: BatchStats, state: CustomerState | None) -> str:
@@ -292,3 +339,7 @@ class Processor:
             m.SOURCE_PARTITION: str(message.partition).encode(),
             m.SOURCE_OFFSET: str(message.offset).encode(),
         })
+
+
+def _time_of(item: tuple[int, str, bytes]) -> int:
+    return item[0]

@@ -18,7 +18,9 @@ import pytest
 from examples.traffic import TrafficConfig, generate, key_of
 from rules import load_definitions
 from rules.language.model import Definitions
+from rules.evaluate.engine import ANONYMOUS
 from stream.kafka import messages as m
+from stream.kafka.processor import RECENT_ANONYMOUS
 
 from expected import at_ms, by_id, diff, replayed, usable
 from memory_bus import TOPICS, MemoryBus, partition_of
@@ -206,10 +208,6 @@ def test_events_right_after_identify_are_applied_after_the_merge(defs, same_part
     assert bus.states[customer].held is None, "nothing left waiting"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap: an anonymous-only event that reaches the visitor's partition while the identify's "
-    "hand-over is in flight is merged with the history, so its change is attributed to the identify "
-    "(the final state is right); see the note on issue 3"))
 @pytest.mark.parametrize("same_partition", [False, True])
 @pytest.mark.parametrize("batch", [1, 50])
 def test_anonymous_event_just_after_identify_counts_from_its_own_time(defs, same_partition, batch) -> None:
@@ -233,6 +231,30 @@ def test_anonymous_event_just_after_identify_counts_from_its_own_time(defs, same
     assert bus.engine.explain(customer, T0 + DAY)["traits"]["views"] == 3  # type: ignore[index]
     entered = of(bus.changes(), customer, "viewer3")
     assert [(c["change"], c["seq"], c["cause"], at_ms(c)) for c in entered] == [("enter", 1, "pv-c", T0 + 3 * SECOND)]
+    expected, _ = replayed(bus.engine.definitions, [raw for _, raw in raws])
+    assert exactly(bus.changes()) == by_id(expected)
+
+
+@pytest.mark.parametrize("after", [0, 3])
+def test_a_visitor_with_more_events_than_are_kept_raw_is_counted_whole(defs, after) -> None:
+    """A long anonymous visit (more events than the visitor's state keeps unfolded) and a
+    redelivered view: every view counts once, and `after` views made after the identify
+    but read before its hand-over count from their own time, as replay says."""
+    bus = RecordingBus(defs(ROUTING), 1)
+    customer = ids_on("c", 3)[0]
+    anonymous = ids_on("anon", 0)[0]
+    before = RECENT_ANONYMOUS + 9
+    views = [(anonymous, event(f"pv-{i}", "page_view", T0 + i * SECOND, anonymous=anonymous)) for i in range(before)]
+    identify_at = T0 + before * SECOND
+    later = [(anonymous, event(f"pv-late-{i}", "page_view", identify_at + (i + 1) * SECOND, anonymous=anonymous))
+             for i in range(after)]
+    raws = [*views, views[-1], (customer, event("id-1", "identify", identify_at, customer, anonymous)), *later]
+    for key, raw in raws:
+        bus.put("behavior", key.encode(), raw)
+    bus.run()
+
+    assert bus.engine.explain(customer, identify_at + DAY)["traits"]["views"] == before + after  # type: ignore[index]
+    assert bus.engine.states.get(ANONYMOUS + anonymous) is None  # nothing left behind with the visitor
     expected, _ = replayed(bus.engine.definitions, [raw for _, raw in raws])
     assert exactly(bus.changes()) == by_id(expected)
 
