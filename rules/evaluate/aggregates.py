@@ -274,6 +274,37 @@ def next_crossing(spec: AggregateSpec, slots: dict[str, Slot], now: int,
     return None
 
 
+def window_total(buckets: dict[int, int] | None, floor: int) -> int:
+    """count/sum over the buckets that start after `floor` (= now - within)."""
+    if not buckets:
+        return 0
+    return sum([bucket for start, bucket in buckets.items() if start > floor])
+
+
+def count_drop(buckets: dict[int, int] | None, now: int, within: int, bound: float, to_bound: bool) -> int | None:
+    """The first bucket expiry after `now` at which a windowed count falls below `bound`
+    (`to_bound`: to `bound` or below); None when it is already there or never gets
+    there. The fast path of `next_crossing` for `count(..., within=D) OP number`:
+    `>=` and `<` change truth exactly when the count falls below the bound, `>` and
+    `<=` when it falls to it, and a count only falls as buckets expire."""
+    if not buckets:
+        return None
+    floor = now - within
+    live = [(start, bucket) for start, bucket in buckets.items() if start > floor]
+    remaining = sum([bucket for _, bucket in live])
+    if to_bound:
+        if remaining <= bound or bound < 0:
+            return None
+    elif remaining < bound or bound <= 0:
+        return None
+    live.sort()
+    for start, bucket in live:
+        remaining -= bucket
+        if remaining < bound or (to_bound and remaining == bound):
+            return start + within
+    return None
+
+
 def merge_slots(spec: AggregateSpec, into: dict[str, Slot], other: dict[str, Slot]) -> None:
     """Merge another history's slot for `spec` into `into` (identify)."""
     if spec.key not in other:

@@ -58,7 +58,7 @@ class _Source:
         self.compiler = compiler
         self.names = itertools.count()
         self.env: dict[str, object] = {
-            "_since": _since, "_truth": _truth, "_coalesce": _coalesce, "_value": aggregates.value,
+            "_since": _since, "_truth": _truth, "_coalesce": _coalesce, "_value": aggregates.value, "_wtotal": aggregates.window_total,
             "_KINDS": aggregates.KINDS, "_num": _number,
         }
 
@@ -121,6 +121,8 @@ class _Source:
         if name == "in_segment":
             return f"(seqs.get({str(node.args[0].value)!r}, 0) & 1 == 1)"  # type: ignore[attr-defined]
         spec = self.compiler.aggregate_spec(node)
+        if spec.within is not None and spec.kind in ("count", "sum"):
+            return f"_wtotal(slots.get({spec.key!r}), now - {spec.within!r})"
         if spec.within is not None:
             return f"_value({self.constant(spec)}, slots, now)"
         empty, _, _, finish = aggregates.KINDS[spec.kind]
@@ -257,7 +259,7 @@ def compile_next_flip(nodes: list[ast.Node], compiler: Compiler) -> NextFlipFast
 
     source = _Source(compiler)
     source.env.update({"_instant": _instant, "_cross": crossing_instant, "_wcross": window_cross,
-                       "_expiry": aggregates.next_expiry})
+                       "_expiry": aggregates.next_expiry, "_cdrop": aggregates.count_drop})
     lines = ["def next_flip(slots, profile, now, seqs):", "    best = None"]
     for node in nodes:
         guard = _static_guard(node, compiler, source)
@@ -274,6 +276,9 @@ def compile_next_flip(nodes: list[ast.Node], compiler: Compiler) -> NextFlipFast
                 compare = source.constant(COMPARE[item.comparison.op])
                 block.append(f"if ({a} := {left[1]}) is not None and ({b} := {right[1]}) is not None:")
                 block.append(f"    found = _cross({slope!r}, {a} - {b}, now, {compare})")
+            elif isinstance(item, WindowFlip) and (drop := _count_drop(item, compiler)) is not None:
+                block.append("if True:")
+                block.append(f"    found = _cdrop({drop})")
             elif isinstance(item, WindowFlip):
                 spec = source.constant(compiler.aggregate_spec(item.total))
                 compare = source.constant(COMPARE[item.op])
@@ -308,6 +313,24 @@ def compile_next_flip(nodes: list[ast.Node], compiler: Compiler) -> NextFlipFast
             raise Fallback from None
 
     return next_flip
+
+
+_MIRROR = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+
+def _count_drop(item: object, compiler: Compiler) -> str | None:
+    """Arguments of `aggregates.count_drop` for `count(..., within=D) OP number`, or
+    None for any other window comparison (then `window_cross` answers)."""
+    from rules.evaluate.timing import WindowFlip
+
+    assert isinstance(item, WindowFlip)
+    spec = compiler.aggregate_spec(item.total)
+    bound = item.bound
+    op = _MIRROR[item.op] if item.flipped and item.op in _MIRROR else item.op
+    if spec.kind != "count" or op not in ("<", "<=", ">", ">=") or not (
+            isinstance(bound, ast.Literal) and bound.kind == "number" and not isinstance(bound.value, bool)):
+        return None
+    return f"slots.get({spec.key!r}), now, {spec.within!r}, {float(bound.value)!r}, {op in ('>', '<=')!r}"  # type: ignore[arg-type]
 
 
 def _static_guard(node: ast.Node, compiler: Compiler, source: _Source) -> str | None:
