@@ -299,20 +299,13 @@ def compile_next_flip(nodes: list[ast.Node], compiler: Compiler) -> NextFlipFast
     if len(lines) == 2:
         return None
     lines.append("    return best")
-    body = "\n".join(lines)
-    text = ("def make():\n" + "\n".join("    " + line for line in body.splitlines())
-            + "\n    return next_flip\n")
+    text = "\n".join([lines[0], "  try:", *("  " + line for line in lines[1:]),
+                      "  except (TypeError, ZeroDivisionError, AttributeError):",
+                      "    raise _Fallback from None", ""])
+    source.env["_Fallback"] = Fallback
     namespace: dict[str, object] = dict(source.env)
     exec(compile(text, "<segment flips>", "exec"), namespace)  # noqa: S102 - generated from a validated tree
-    inner = namespace["make"]()  # type: ignore[operator]
-
-    def next_flip(slots: dict, profile: dict, now: int, seqs: dict) -> int | None:
-        try:
-            return inner(slots, profile, now, seqs)  # type: ignore[no-any-return]
-        except (TypeError, ZeroDivisionError, AttributeError):
-            raise Fallback from None
-
-    return next_flip
+    return namespace["next_flip"]  # type: ignore[return-value]
 
 
 _MIRROR = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
