@@ -1,15 +1,16 @@
 """Membership change events, exactly as the product contract (section 4) publishes them."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
 
 from rules.timeutil import format_timestamp
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
+class Change(NamedTuple):
+    """Immutable; a named tuple because one is built per change on the hot path."""
+
     customer_id: str
     segment: str
     change: str  # "enter" | "exit"
