@@ -33,8 +33,19 @@ def replay(engine: Engine, events: list[Event], on_change: OnChange, as_of: int 
     if as_of is None:
         as_of = events[-1].ts if events else 0
     summary.as_of = as_of
-    timers: list[tuple[int, str]] = []
+    # Wake-up times: a heap of distinct instants, and the customers due at each. Plain
+    # integers in the heap compare far faster than (instant, key) tuples.
+    timers: list[int] = []
+    due_at: dict[int, list[str]] = {}
     push, pop = heapq.heappush, heapq.heappop
+
+    def schedule(instant: int, key: str) -> None:
+        keys = due_at.get(instant)
+        if keys is None:
+            due_at[instant] = [key]
+            push(timers, instant)
+        else:
+            keys.append(key)
 
     def emit(changes: list[Change]) -> None:
         for change in changes:
@@ -44,14 +55,15 @@ def replay(engine: Engine, events: list[Event], on_change: OnChange, as_of: int 
                 summary.timer_changes += 1
 
     def fire_until(limit: int, inclusive: bool) -> None:
-        while timers and (timers[0][0] <= limit if inclusive else timers[0][0] < limit):
-            instant, key = pop(timers)
-            changes = engine.advance(key, instant)
-            if changes:
-                emit(changes)
-            wake = engine.wake_at(key)
-            if wake is not None and wake > instant:
-                push(timers, (wake, key))
+        while timers and (timers[0] <= limit if inclusive else timers[0] < limit):
+            instant = pop(timers)
+            for key in sorted(due_at.pop(instant)):  # customers due together: in key order
+                changes = engine.advance(key, instant)
+                if changes:
+                    emit(changes)
+                wake = engine.wake_at(key)
+                if wake is not None and wake > instant:
+                    schedule(wake, key)
 
     duplicates_before = engine.duplicates
     key_of, apply, states = engine.key_of, engine.apply, engine.states
@@ -60,7 +72,7 @@ def replay(engine: Engine, events: list[Event], on_change: OnChange, as_of: int 
         if event.ts > as_of:
             summary.skipped_after_as_of = len(events) - position
             break
-        if timers and timers[0][0] < event.ts:
+        if timers and timers[0] < event.ts:
             fire_until(event.ts, inclusive=False)
         key = key_of(event)
         state = states.get(key)
@@ -78,7 +90,7 @@ def replay(engine: Engine, events: list[Event], on_change: OnChange, as_of: int 
         if state is not None:
             wake = state.wake
             if wake is not None and (before is None or wake < before):
-                push(timers, (wake, key))
+                schedule(wake, key)
         applied += 1
         if on_progress is not None and position % 20_000 == 0:
             on_progress(position)
