@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from typing import Annotated, Any
 
+import msgspec
 import orjson
 
 from rules.timeutil import fast_timestamp, parse_timestamp
@@ -26,14 +27,20 @@ class BadEvent(ValueError):
         self.code = code
 
 
-@dataclass(slots=True)
-class Event:
+_Id = Annotated[str, msgspec.Meta(min_length=1)]
+
+
+class Event(msgspec.Struct, gc=False):
+    """One validated input event. A msgspec struct: cheaper to build than a dataclass,
+    and not tracked by the garbage collector (an event never takes part in a reference
+    cycle), which matters when replay holds a million of them."""
+
     event_id: str
     type: str
     ts: int  # epoch milliseconds
     customer_id: str | None = None
     anonymous_id: str | None = None
-    properties: dict[str, object] = field(default_factory=dict)
+    properties: dict[str, Any] = msgspec.field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -93,10 +100,47 @@ def event_from_dict(data: object) -> Event:
     return Event(event_id, kind, ts, customer_id, anonymous_id, properties)
 
 
+class _Wire(msgspec.Struct, gc=False):
+    """The message as it is decoded on the fast path: like `Event`, but the timestamp
+    may be text and the properties null (both converted in `parse_event`)."""
+
+    event_id: _Id
+    type: str
+    ts: int | str = msgspec.field(name="timestamp")
+    customer_id: _Id | None = None
+    anonymous_id: _Id | None = None
+    properties: dict[str, Any] | None = None
+
+
+_decode = msgspec.json.Decoder(_Wire).decode
+
+
 def parse_event(raw: bytes | str, max_bytes: int = DEFAULT_MAX_BYTES) -> Event:
-    """Decode and validate one message; raises BadEvent with the reason."""
+    """Decode and validate one message; raises BadEvent with the reason.
+
+    The fast path decodes into a typed struct in C and checks the rest here; anything
+    it rejects goes through `event_from_dict`, which names the reason (and is the
+    definition of what is valid)."""
     if len(raw) > max_bytes:
         raise BadEvent(f"payload of {len(raw)} bytes is above the limit of {max_bytes}")
+    try:
+        wire = _decode(raw)
+    except msgspec.DecodeError:
+        return _slow(raw)
+    kind, customer_id, anonymous_id, ts = wire.type, wire.customer_id, wire.anonymous_id, wire.ts
+    if kind not in _KNOWN_TYPES or (customer_id is None and anonymous_id is None) or (
+            kind == "identify" and (customer_id is None or anonymous_id is None)):
+        return _slow(raw)
+    if type(ts) is str:
+        try:
+            ts = fast_timestamp(ts)
+        except ValueError:
+            return _slow(raw)
+    properties = wire.properties
+    return Event(wire.event_id, kind, ts, customer_id, anonymous_id, {} if properties is None else properties)
+
+
+def _slow(raw: bytes | str) -> Event:
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

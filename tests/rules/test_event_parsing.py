@@ -1,0 +1,68 @@
+"""`parse_event`'s fast path (msgspec) accepts and refuses exactly what the reference
+path (`orjson.loads` + `event_from_dict`, the written rules of the product contract)
+does, with the same event or the same reason, over messages built field by field
+from good and bad values."""
+from __future__ import annotations
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rules import BadEvent, parse_event
+from rules.evaluate.events import event_from_dict
+
+MISSING = object()
+ids = st.sampled_from(["e-1", "c-9", "", " ", "é"]) | st.integers(-2, 2) | st.none() | st.booleans() | st.just([])
+types = st.sampled_from(["page_view", "identify", "order_placed", "Page View", "", "x" * 3, "9lives"]) | st.none() | \
+    st.integers(0, 3)
+timestamps = st.sampled_from([
+    "2025-01-01T00:00:00Z", "2025-01-01T00:00:00.123456+02:00", "2025-01-01 10:00:00+00:00", "2025-01-01T00:00:00",
+    "2025-02-30T10:00:00Z", "2025-01-01", "yesterday", "",
+]) | st.integers(-10, 2**40) | st.floats(allow_nan=False, allow_infinity=False) | st.booleans() | st.none()
+properties = st.none() | st.just([1]) | st.just("x") | st.dictionaries(
+    st.sampled_from(["total", "sku", "items"]),
+    st.none() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=3) | st.lists(st.integers(-5, 5), max_size=2),
+    max_size=3)
+
+
+def _message(fields: dict[str, object]) -> bytes:
+    return orjson.dumps({name: value for name, value in fields.items() if value is not MISSING})
+
+
+def _outcome(parse, raw: bytes) -> object:
+    try:
+        return parse(raw)
+    except BadEvent as exc:
+        return ("refused", exc.code, str(exc))
+
+
+def _mostly(good: st.SearchStrategy, anything: st.SearchStrategy) -> st.SearchStrategy:
+    """Usually a usable value, so that messages bad in exactly one field are common."""
+    return st.one_of(good, good, good, anything, st.just(MISSING))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.fixed_dictionaries({
+    "event_id": _mostly(st.just("e-1"), ids),
+    "type": _mostly(st.sampled_from(["page_view", "identify"]), types),
+    "customer_id": _mostly(st.just("c-1"), ids),
+    "anonymous_id": _mostly(st.just("a-1"), ids),
+    "timestamp": _mostly(st.just("2025-01-01T00:00:00Z"), timestamps),
+    "properties": _mostly(st.just({"total": 5}), properties),
+    "extra": st.just(MISSING) | st.integers(-(2**63), 2**63 - 1),
+}))
+def test_fast_path_agrees_with_the_written_rules(fields: dict[str, object]) -> None:
+    raw = _message(fields)
+    assert _outcome(parse_event, raw) == _outcome(lambda r: event_from_dict(orjson.loads(r)), raw)
+
+
+@given(st.binary(max_size=40) | st.sampled_from([b"[1]", b'"x"', b"null", b"{", b'{"event_id": "e"}']))
+def test_anything_else_is_refused_with_the_same_reason(raw: bytes) -> None:
+    def reference(r: bytes) -> object:
+        try:
+            data = orjson.loads(r)
+        except orjson.JSONDecodeError as exc:
+            raise BadEvent(f"not valid JSON: {exc}", "invalid_json") from None
+        return event_from_dict(data)
+
+    assert _outcome(parse_event, raw) == _outcome(reference, raw)
