@@ -16,6 +16,7 @@ text with a number, a division by zero) makes the generated function raise
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable
 
 from rules.evaluate import aggregates
@@ -259,7 +260,8 @@ def compile_next_flip(nodes: list[ast.Node], compiler: Compiler) -> NextFlipFast
 
     source = _Source(compiler)
     source.env.update({"_instant": _instant, "_cross": crossing_instant, "_wcross": window_cross,
-                       "_expiry": aggregates.next_expiry, "_cdrop": aggregates.count_drop})
+                       "_expiry": aggregates.next_expiry, "_cdrop": aggregates.count_drop,
+                       "_ceil": math.ceil, "_floor": math.floor})
     lines = ["def next_flip(slots, profile, now, seqs):", "    best = None"]
     for node in nodes:
         guard = _static_guard(node, compiler, source)
@@ -275,7 +277,13 @@ def compile_next_flip(nodes: list[ast.Node], compiler: Compiler) -> NextFlipFast
                 a, b = source.temp(), source.temp()
                 compare = source.constant(COMPARE[item.comparison.op])
                 block.append(f"if ({a} := {left[1]}) is not None and ({b} := {right[1]}) is not None:")
-                block.append(f"    found = _cross({slope!r}, {a} - {b}, now, {compare})")
+                unit = _unit_crossing(slope, item.comparison.op, a, b)
+                if unit is not None:
+                    block.append(f"    found = {unit}")
+                    block.append("    if found <= now:")
+                    block.append("        found = None")
+                else:
+                    block.append(f"    found = _cross({slope!r}, {a} - {b}, now, {compare})")
             elif isinstance(item, WindowFlip) and (drop := _count_drop(item, compiler)) is not None:
                 block.append("if True:")
                 block.append(f"    found = _cdrop({drop})")
@@ -306,6 +314,21 @@ def compile_next_flip(nodes: list[ast.Node], compiler: Compiler) -> NextFlipFast
     namespace: dict[str, object] = dict(source.env)
     exec(compile(text, "<segment flips>", "exec"), namespace)  # noqa: S102 - generated from a validated tree
     return namespace["next_flip"]  # type: ignore[return-value]
+
+
+def _unit_crossing(slope: float, op: str, a: str, b: str) -> str | None:
+    """The instant `slope * t + (a - b) OP 0` changes truth, for slope ±1 (the clock,
+    `since(...)`) and an ordering: the closed form of `timing.crossing_instant`, which
+    answers every other case. It is the first t where the line reaches 0 (`<`, `>=`
+    with slope 1) or passes it (`<=`, `>`), mirrored for slope -1."""
+    if op not in ("<", "<=", ">", ">="):
+        return None
+    reaches = op in ("<", ">=")
+    if slope == 1:
+        return f"_ceil({b} - {a})" if reaches else f"_floor({b} - {a}) + 1"
+    if slope == -1:
+        return f"_floor({a} - {b}) + 1" if reaches else f"_ceil({a} - {b})"
+    return None
 
 
 _MIRROR = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}

@@ -1,8 +1,9 @@
-"""The fast flip search for `count(..., within=D) OP number` against the general one.
+"""The closed forms generated code uses to find flips, against the general searches.
 
-`aggregates.count_drop` (used by generated code) must give the same next flip as
-`aggregates.next_crossing` (the closure backend's answer), for any buckets, bound,
-comparison and side of the comparison the count stands on.
+`aggregates.count_drop` (for `count(..., within=D) OP number`) must give the same next
+flip as `aggregates.next_crossing`, and the closed form for `since(...) OP duration`
+the same as `timing.crossing_instant`, both as the closure backend uses them: for any
+state, bound, comparison and side of the comparison.
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def test_count_drop_finds_the_flip_next_crossing_finds(slots: dict[int, int], no
 
 @settings(max_examples=200, deadline=None)
 @given(buckets, nows, bounds, st.sampled_from(sorted(OPS)), st.booleans())
-def test_generated_flip_agrees_with_the_closure_flip(tmp_path_factory, slots: dict[int, int], now: int, bound: int,
+def test_generated_window_flip_agrees_with_the_closure_flip(tmp_path_factory, slots: dict[int, int], now: int, bound: int,
                                                      op: str, count_on_left: bool) -> None:
     """The segment as written both ways round (`count OP n`, `n OP count`)."""
     condition = f"count(page_view, within=24h) {op} {bound}" if count_on_left else \
@@ -49,3 +50,24 @@ def test_generated_flip_agrees_with_the_closure_flip(tmp_path_factory, slots: di
     assert segment.fast_flip is not None and segment.next_flip is not None
     state = {SPEC.key: slots}
     assert segment.fast_flip(state, {}, now, {}) == segment.next_flip(Context(state, {}, now, {}))  # type: ignore[arg-type]
+
+
+def _segment(tmp_path_factory, condition: str):  # type: ignore[no-untyped-def]
+    folder = tmp_path_factory.mktemp("defs")
+    (folder / "s.yaml").write_text(f"segments:\n  watched:\n    when: '{condition}'\n")
+    segment = compile_program(load_definitions(folder)).segments[0]
+    assert segment.fast_flip is not None and segment.next_flip is not None
+    return segment
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 10**6), st.integers(0, 2 * 10**6), st.integers(0, 2000), st.sampled_from(sorted(OPS) + ["==", "!="]),
+       st.booleans(), st.sampled_from(["since(last(page_view))", "now - last(page_view)"]))
+def test_generated_clock_flip_agrees_with_the_closure_flip(tmp_path_factory, last: int, now: int, seconds: int, op: str,
+                                                          since_on_left: bool, elapsed: str) -> None:
+    """`since(...) OP limit` rises with the clock (slope 1), `limit OP since(...)` falls."""
+    limit = f"{seconds}s"
+    condition = f"{elapsed} {op} {limit}" if since_on_left else f"{limit} {op} {elapsed}"
+    segment = _segment(tmp_path_factory, condition)
+    slots = {AggregateSpec("last_ts", "page_view", (), None, None).key: last}
+    assert segment.fast_flip(slots, {}, now, {}) == segment.next_flip(Context(slots, {}, now, {}))  # type: ignore[arg-type]
