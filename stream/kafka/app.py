@@ -29,6 +29,7 @@ from stream.kafka.handover import PendingHandovers
 from stream.kafka.messages import Message
 from stream.kafka.processor import BatchStats, Processor, Topics
 from stream.kafka.statestore import ALIAS_PREFIX, TableAliases, TableStates
+from stream.gcpause import tune_for_service
 from stream.kafka.timers import TimerIndex
 from stream.metrics.collector import WorkerCollector
 from stream.metrics.worker import WorkerMetrics
@@ -127,6 +128,7 @@ class SegmenterApp:
         )
         self.lock = asyncio.Lock()
         self.ready = False
+        self.ready_once = False
         self.stats = BatchStats()
         self.round_timing = [0, 0.0, 0.0, 0.0]  # rounds, seconds evaluating, writing state, flushing
         self.metrics = WorkerMetrics()
@@ -271,6 +273,9 @@ class SegmenterApp:
                 republished += self.processor.republish(key, state)
         if republished:
             await self.output.flush(self.app.producer._ensure_producer())
+        if not self.ready_once:
+            tune_for_service()  # start-up and recovery are done: freeze what they built
+            self.ready_once = True
         self.ready = True
         print(f"segmenter worker ready: partitions {sorted(held)}, {len(self.timers)} timers, "
               f"{republished} changes re-sent", file=sys.stderr, flush=True)
