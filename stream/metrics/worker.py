@@ -34,12 +34,17 @@ class WorkerMetrics:
             "How late a time-based flip fired by the timer was published after its due instant",
             buckets=TIMER_LAG_BUCKETS, registry=self.registry)
         self._unpublished: list[tuple[Change, int]] = []
+        self._by_label: dict[tuple[str, str], Counter] = {}  # labels() takes a lock and builds a key per call
 
     def changed(self, change: Change, appended_ms: int) -> None:
         """A change was queued; `appended_ms` is its input message's Kafka timestamp (0 for
         flips the timer fired)."""
         self.counts.changed(change)
-        self.changes.labels(change.segment, change.change).inc()
+        labels = (change.segment, change.change)
+        child = self._by_label.get(labels)
+        if child is None:
+            child = self._by_label[labels] = self.changes.labels(*labels)
+        child.inc()
         self._unpublished.append((change, appended_ms))
 
     def published(self) -> None:
