@@ -36,8 +36,11 @@ OffsetOf = Callable[[str, int], "int | None"]
 class TimerIndex:
     def __init__(self, topics: tuple[str, ...] = (),
                  highwater: OffsetOf | None = None, start: OffsetOf | None = None) -> None:
-        self._heaps: dict[int, list[tuple[int, str]]] = {}
-        self._latest: dict[str, int] = {}
+        # per partition: a heap of distinct instants and the keys due at each (plain
+        # integers in the heap compare much faster than (instant, key) tuples)
+        self._heaps: dict[int, list[int]] = {}
+        self._keys: dict[int, dict[int, list[str]]] = {}
+        self._latest: dict[str, int] = {}  # key -> the instant it is due (older entries are stale)
         self.topics = topics
         self.highwater = highwater  # end offset of a topic-partition, as last fetched
         self.start = start  # where reading resumes after assignment: the committed offset
@@ -54,7 +57,13 @@ class TimerIndex:
         if self._latest.get(key) == instant:
             return
         self._latest[key] = instant
-        heapq.heappush(self._heaps.setdefault(partition, []), (instant, key))
+        buckets = self._keys.setdefault(partition, {})
+        keys = buckets.get(instant)
+        if keys is None:
+            buckets[instant] = [key]
+            heapq.heappush(self._heaps.setdefault(partition, []), instant)
+        else:
+            keys.append(key)
 
     def assigned(self, partitions: set[int]) -> None:
         """Partitions (re)assigned: hold their flips until input shows where they stand."""
@@ -104,28 +113,45 @@ class TimerIndex:
             horizon = min(horizon, progress[0])
         return horizon
 
-    def _clean(self, heap: list[tuple[int, str]]) -> None:
-        while heap and self._latest.get(heap[0][1]) != heap[0][0]:
-            heapq.heappop(heap)  # superseded entry
+    def _clean(self, partition: int) -> None:
+        """Drop instants at the top of the heap whose keys are all superseded."""
+        heap, buckets, latest = self._heaps[partition], self._keys[partition], self._latest
+        while heap:
+            instant = heap[0]
+            if any(latest.get(key) == instant for key in buckets[instant]):
+                return
+            heapq.heappop(heap)
+            del buckets[instant]
 
     def next_instant(self) -> int | None:
         """The earliest scheduled flip on any partition (horizons not applied)."""
         best: int | None = None
-        for heap in self._heaps.values():
-            self._clean(heap)
-            if heap and (best is None or heap[0][0] < best):
-                best = heap[0][0]
+        for partition, heap in self._heaps.items():
+            self._clean(partition)
+            if heap and (best is None or heap[0] < best):
+                best = heap[0]
         return best
 
     def pop_due(self, wall_ms: int, limit: int = 10_000) -> list[tuple[str, int, int, int]]:
-        """(key, partition, instant, horizon) of flips due up to each partition's horizon."""
+        """(key, partition, instant, horizon) of flips due up to each partition's horizon,
+        earliest first (keys due at the same instant in the order they were scheduled)."""
         due: list[tuple[str, int, int, int]] = []
+        latest = self._latest
         for partition, heap in self._heaps.items():
             until = self.horizon(partition, wall_ms)
-            while heap and heap[0][0] <= until and len(due) < limit:
-                instant, key = heapq.heappop(heap)
-                if self._latest.get(key) == instant:
-                    del self._latest[key]
-                    due.append((key, partition, instant, until))
+            buckets = self._keys[partition]
+            while heap and heap[0] <= until and len(due) < limit:
+                instant = heap[0]
+                keys = buckets[instant]
+                room = limit - len(due)
+                for key in keys[:room]:
+                    if latest.get(key) == instant:
+                        del latest[key]
+                        due.append((key, partition, instant, until))
+                if len(keys) > room:
+                    buckets[instant] = keys[room:]  # the limit is reached: the rest wait for the next round
+                    break
+                heapq.heappop(heap)
+                del buckets[instant]
         due.sort(key=lambda item: item[2])
         return due
