@@ -143,13 +143,16 @@ class TimerIndex:
             while heap and heap[0] <= until and len(due) < limit:
                 instant = heap[0]
                 keys = buckets[instant]
-                room = limit - len(due)
-                for key in keys[:room]:
-                    if latest.get(key) == instant:
+                taken = 0
+                for key in keys:
+                    taken += 1
+                    if latest.get(key) == instant:  # else superseded: skip it
                         del latest[key]
                         due.append((key, partition, instant, until))
-                if len(keys) > room:
-                    buckets[instant] = keys[room:]  # the limit is reached: the rest wait for the next round
+                        if len(due) >= limit:
+                            break
+                if taken < len(keys):
+                    buckets[instant] = keys[taken:]  # the limit is reached: the rest wait for the next round
                     break
                 heapq.heappop(heap)
                 del buckets[instant]

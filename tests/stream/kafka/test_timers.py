@@ -11,7 +11,7 @@ from stream.kafka.timers import TimerIndex
 schedules = st.lists(st.tuples(st.integers(0, 11), st.none() | st.integers(0, 30)), max_size=60)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(schedules, st.integers(0, 40), st.integers(1, 7))
 def test_due_flips_come_once_each_in_time_order(scheduled: list[tuple[int, int | None]], wall: int,
                                                  limit: int) -> None:
