@@ -18,7 +18,7 @@ from typing import Any
 
 import faust
 
-from rules import Engine
+from rules import Change, Engine
 from rules.evaluate.engine import ANONYMOUS
 from rules.language.model import Definitions
 from faust.types import TP
@@ -129,6 +129,7 @@ class SegmenterApp:
         self.lock = asyncio.Lock()
         self.ready = False
         self.ready_once = False
+        self._acknowledged: asyncio.Future[None] | None = None  # the latest round's acknowledgement
         self.stats = BatchStats()
         self.round_timing = [0, 0.0, 0.0, 0.0]  # rounds, seconds evaluating, writing state, flushing
         self.metrics = WorkerMetrics()
@@ -166,31 +167,56 @@ class SegmenterApp:
                 send(changelog, raw_key, value, partition=partition)
         return count
 
-    async def _round(self, work: Any) -> None:
-        """One unit of work: evaluate, write state, send everything, and only then return
-        (the caller acks input afterwards; Faust commits acked offsets)."""
+    async def _round(self, work: Any) -> asyncio.Future[None]:
+        """One unit of work: evaluate, write state and hand everything to the producer.
+
+        Returns once the output is sent, with a future that resolves once Kafka has
+        acknowledged it (and every earlier round's output): only then may the caller ack
+        the round's input, so Faust commits past it. The next round does not wait for
+        that acknowledgement, which keeps a broker round trip out of every event's way."""
         async with self.lock:
             started = time.perf_counter()
             self.processor.begin_round()
+            round_id = self.processor.round
             work()
             self.metrics.counts.count_new(self.states.dirty, self.table.data)
             processed = time.perf_counter()
             self._write_states()
             written = time.perf_counter()
-            offsets = await self.output.flush(self.app.producer._ensure_producer())
-            for (topic, partition), offset in offsets.items():
-                if topic == self.changelog:
-                    self.table.data.set_persisted_offset(TP(topic, partition), offset)
-            flushed = time.perf_counter()
-            self.metrics.published()
-            timing = self.round_timing
-            if not timing[0]:
-                self.first_round = started
-            self.last_round = flushed
-            timing[0] += 1
-            timing[1] += processed - started
-            timing[2] += written - processed
-            timing[3] += flushed - written
+            sent = await self.output.start_flush(self.app.producer._ensure_producer())
+            previous = self._acknowledged
+            self._acknowledged = asyncio.ensure_future(self._confirm(round_id, sent, self.metrics.sent(), previous,
+                                                                     started, processed, written))
+            self._acknowledged.add_done_callback(self._stop_if_unsent)
+            return self._acknowledged
+
+    def _stop_if_unsent(self, acknowledged: asyncio.Future[None]) -> None:
+        """Output Kafka did not take stops the worker, as a failed send always did: its
+        input stays unacknowledged and its changes stay in the states' outboxes."""
+        if not acknowledged.cancelled() and acknowledged.exception() is not None:
+            asyncio.ensure_future(self.app.crash(acknowledged.exception()))
+
+    async def _confirm(self, round_id: int, sent: asyncio.Future[dict[tuple[str, int], int]],
+                       changes: list[tuple[Change, int]], previous: asyncio.Future[None] | None, started: float,
+                       processed: float, written: float) -> None:
+        """A round's output is in Kafka: record changelog offsets and metrics, in round order."""
+        offsets = await sent
+        if previous is not None:
+            await previous
+        for (topic, partition), offset in offsets.items():
+            if topic == self.changelog:
+                self.table.data.set_persisted_offset(TP(topic, partition), offset)
+        self.processor.confirm(round_id)
+        flushed = time.perf_counter()
+        self.metrics.published(changes)
+        timing = self.round_timing
+        if not timing[0]:
+            self.first_round = started
+        self.last_round = flushed
+        timing[0] += 1
+        timing[1] += processed - started
+        timing[2] += written - processed
+        timing[3] += flushed - written
 
     # -- Faust wiring ----------------------------------------------------------------
     def _wire(self) -> None:
@@ -199,9 +225,9 @@ class SegmenterApp:
         if settings.delivery == "batch":
             app.topics.add(self.channel)  # subscribe; messages bypass streams (faustfixes)
 
-            async def deliver(batch: list[Any]) -> None:
+            async def deliver(batch: list[Any]) -> asyncio.Future[None]:
                 messages = [_record_message(record) for record in batch]
-                await self._round(lambda: self.processor.process(messages, self.stats))
+                return await self._round(lambda: self.processor.process(messages, self.stats))
 
             faustfixes.deliver_in_batches(app, set(settings.topics) | {settings.repartition_topic}, deliver)
         else:
@@ -209,7 +235,7 @@ class SegmenterApp:
             async def evaluate(stream: Any) -> None:
                 async for batch in stream.take_events(settings.batch_size, within=settings.batch_wait):
                     messages = [_message(event) for event in batch]
-                    await self._round(lambda: self.processor.process(messages, self.stats))
+                    await (await self._round(lambda: self.processor.process(messages, self.stats)))
 
         @app.task
         async def fire_timers() -> None:

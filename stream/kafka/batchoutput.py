@@ -45,7 +45,14 @@ class BatchOutput:
         return sum(len(items) for items in self.queue.values())
 
     async def flush(self, producer: Any) -> dict[tuple[str, int], int]:
-        """Send everything queued; returns the last offset written per (topic, partition)."""
+        """Send everything queued and wait until Kafka has it; returns the last offset
+        written per (topic, partition)."""
+        return await (await self.start_flush(producer))
+
+    async def start_flush(self, producer: Any) -> asyncio.Future[dict[tuple[str, int], int]]:
+        """Hand everything queued to the producer; the returned future resolves (to the
+        last offset per (topic, partition)) once Kafka has acknowledged all of it. The
+        producer keeps each partition's batches in order."""
         queue, self.queue = self.queue, {}
         sends: list[tuple[tuple[str, int], int, Any]] = []
         for (topic, partition), items in queue.items():
@@ -59,8 +66,12 @@ class BatchOutput:
                 count += 1
             if count:
                 sends.append(((topic, partition), count, await producer.send_batch(batch, topic, partition=partition)))
-        results = await asyncio.gather(*(future for _, _, future in sends))
-        last: dict[tuple[str, int], int] = {}
-        for (target, count, _), metadata in zip(sends, results):
-            last[target] = max(last.get(target, -1), metadata.offset + count - 1)
-        return last
+        return asyncio.ensure_future(_last_offsets(sends))
+
+
+async def _last_offsets(sends: list[tuple[tuple[str, int], int, Any]]) -> dict[tuple[str, int], int]:
+    results = await asyncio.gather(*(future for _, _, future in sends))
+    last: dict[tuple[str, int], int] = {}
+    for (target, count, _), metadata in zip(sends, results):
+        last[target] = max(last.get(target, -1), metadata.offset + count - 1)
+    return last

@@ -203,12 +203,34 @@ def deliver_in_batches(app: Any, topics: set[str], handle: Any) -> None:
                 yield tp, self._to_message(tp, record)
             if not ours or not self.flow_active or self.app.consumer_generation_id != generation:
                 return  # a rebalance began: the partitions' next owner reads these again
-            await deliver([record for _, found in ours for record in found])
-            _ack_all(self, ours, ack_lock)
+            done = await deliver([record for _, found in ours for record in found])
+            if done is None:
+                _ack_all(self, ours, ack_lock)
+            else:  # ack once the output is in Kafka; meanwhile the next batch goes on
+                acks = self.__dict__.setdefault("_segmenter_acks", set())
+                task = asyncio.ensure_future(_ack_when_done(self, done, ours, generation, ack_lock))
+                acks.add(task)
+                task.add_done_callback(acks.discard)
 
         getmany._segmenter = True  # type: ignore[attr-defined]
         Consumer.getmany = getmany  # type: ignore[method-assign]
     app._segmenter_batches = (set(topics), handle)
+
+
+async def _ack_when_done(consumer: Any, done: Any, batches: list[tuple[Any, list[Any]]], generation: int,
+                         lock: Any) -> None:
+    """Ack a delivered batch when its output is acknowledged; a failed send stops the
+    worker (its input stays unacked, so it is read again), and after a rebalance the
+    batch is left to the partitions' next owner."""
+    try:
+        await done
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure to publish must stop the worker
+        await consumer.crash(exc)
+        return
+    if consumer.app.consumer_generation_id == generation:
+        _ack_all(consumer, batches, lock)
 
 
 def _ack_all(consumer: Any, batches: list[tuple[Any, list[Any]]], lock: Any) -> None:

@@ -69,12 +69,18 @@ class Processor:
         self.on_change = on_change
         self.partition_of: dict[str, int] = {}  # keys written this round -> table partition
         self.round = 0
+        self.confirmed = 0  # the latest round whose output Kafka has acknowledged
         self.pending = PendingHandovers()
 
     def begin_round(self) -> None:
-        """Everything sent in earlier rounds is flushed: their outbox entries can go."""
+        """A new round: its changes are tagged with its id in the outbox until `confirm`."""
         self.round = time.time_ns()
         self.partition_of.clear()
+
+    def confirm(self, round_id: int) -> None:
+        """Everything sent up to round `round_id` is in Kafka: outbox entries of that
+        round and earlier can go (they are dropped when their state is next written)."""
+        self.confirmed = max(self.confirmed, round_id)
 
     # -- input --------------------------------------------------------------------
     def process(self, batch: list[Message], stats: BatchStats) -> None:
@@ -302,7 +308,8 @@ class Processor:
                  state: CustomerState | None = None) -> None:
         state = state if state is not None else self.states.get(key)
         assert state is not None
-        outbox = [entry for entry in state.outbox if entry[0] >= self.round]
+        confirmed = self.confirmed
+        outbox = [entry for entry in state.outbox if entry[0] > confirmed]
         encoded = key.encode()
         for change in changes:
             value = change.to_json()

@@ -47,14 +47,18 @@ class WorkerMetrics:
         child.inc()
         self._unpublished.append((change, appended_ms))
 
-    def published(self) -> None:
-        """The round's producer flush returned: every queued change is in Kafka."""
-        if not self._unpublished:
+    def sent(self) -> list[tuple[Change, int]]:
+        """The changes queued since the last call: the round's, handed to the producer."""
+        sent, self._unpublished = self._unpublished, []
+        return sent
+
+    def published(self, sent: list[tuple[Change, int]]) -> None:
+        """Kafka acknowledged a round's output: observe its changes' latency and lag."""
+        if not sent:
             return
         now_ms = time.time() * 1000
-        for change, appended_ms in self._unpublished:
+        for change, appended_ms in sent:
             if appended_ms > 0 and change.cause != "timer":
                 self.latency.observe(max(0.0, now_ms - appended_ms) / 1000)
             elif appended_ms == 0 and change.cause == "timer":
                 self.timer_lag.observe(max(0.0, now_ms - change.at) / 1000)
-        self._unpublished.clear()

@@ -64,6 +64,7 @@ class MemoryBus:
     def _flush(self) -> None:
         self.states.flush(self._write)
         self.aliases.flush(self._write)
+        self.processor.confirm(self.processor.round)  # sent in memory: as good as acknowledged
 
     def fire(self, now: int, idle: bool = True) -> None:
         """Fire due flips; `idle` means all input is processed, so flips follow `now`."""
@@ -71,7 +72,7 @@ class MemoryBus:
             self.timers.mark_idle()
         self.processor.begin_round()
         self.processor.fire(now, self.stats)
-        self.states.flush(self._write)
+        self._flush()
 
     def _write(self, key: str, value: bytes | None) -> None:
         if value is None:
