@@ -9,8 +9,9 @@ worker also keeps at most `stream.kafka.processor.RECENT_ANONYMOUS` raw events.
 from __future__ import annotations
 
 import operator
-
 import pickle
+
+import msgspec
 
 RECENT_EVENT_IDS = 128
 """A repeated event_id is recognised while it is among the customer's last this many."""
@@ -76,13 +77,31 @@ class CustomerState:
             setattr(self, name, value)
 
     def to_bytes(self) -> bytes:
-        return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+        """The table value: the fields in order as MessagePack (about twice as fast as
+        pickle, which the worker paid on every state write); a state holding what
+        MessagePack cannot carry (an integer beyond 64 bits, text with a lone surrogate)
+        is pickled instead. `from_bytes` reads both."""
+        try:
+            return _encode(_FIELDS(self))
+        except (OverflowError, ValueError, TypeError):
+            return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
 
     @staticmethod
     def from_bytes(data: bytes) -> CustomerState:
-        state = pickle.loads(data)
-        assert isinstance(state, CustomerState)
+        if data[:1] == _PICKLED:
+            state = pickle.loads(data)
+            assert isinstance(state, CustomerState)
+            return state
+        state = CustomerState.__new__(CustomerState)
+        state.__setstate__(_decode(data))
+        # MessagePack has no tuples: the entries that were tuples become tuples again
+        state.outbox = [tuple(entry) for entry in state.outbox]  # type: ignore[misc]
+        if state.recent is not None:
+            state.recent = [tuple(entry) for entry in state.recent]  # type: ignore[misc]
         return state
 
 
 _FIELDS = operator.attrgetter(*CustomerState.__slots__)
+_encode = msgspec.msgpack.Encoder().encode
+_decode = msgspec.msgpack.Decoder().decode
+_PICKLED = b"\x80"  # every pickle of protocol 2 or later starts so; MessagePack of a 13-field array does not
