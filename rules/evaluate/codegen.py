@@ -255,14 +255,34 @@ NextFlipFast = Callable[[dict, dict, int, dict], "int | None"]
 def compile_next_flip(nodes: list[ast.Node], compiler: Compiler) -> NextFlipFast | None:
     """Generated equivalent of `timing.next_flip_function`; None when a line has a
     slope that is not a compile-time constant (then the closure version is used)."""
+    source = _Source(compiler)
+    body = flip_lines(nodes, compiler, source)
+    if not body:
+        return None
+    lines = ["def next_flip(slots, profile, now, seqs):", *("    " + line for line in body), "    return best"]
+    text = "\n".join([lines[0], "  try:", *("  " + line for line in lines[1:]),
+                      "  except (TypeError, ZeroDivisionError, AttributeError):",
+                      "    raise _Fallback from None", ""])
+    source.env["_Fallback"] = Fallback
+    namespace: dict[str, object] = dict(source.env)
+    exec(compile(text, "<segment flips>", "exec"), namespace)  # noqa: S102 - generated from a validated tree
+    return namespace["next_flip"]  # type: ignore[return-value]
+
+
+def flip_lines(nodes: list[ast.Node], compiler: Compiler, source: _Source) -> list[str] | None:
+    """Statements (unindented) that leave in `best` the next instant after `now` at
+    which one of `nodes` can change truth with no new event, or None. They read
+    `slots`, `profile`, `now` and `seqs`, may raise TypeError, ZeroDivisionError or
+    AttributeError (the caller then uses the closure version), and use `source`'s
+    names. None when a line has a slope that is not a compile-time constant; an empty
+    list when nothing can flip."""
     from rules.evaluate.compile import COMPARE
     from rules.evaluate.timing import LineFlip, WindowFlip, crossing_instant, flip_plan
 
-    source = _Source(compiler)
     source.env.update({"_instant": _instant, "_cross": crossing_instant, "_wcross": window_cross,
                        "_expiry": aggregates.next_expiry, "_cdrop": aggregates.count_drop,
                        "_ceil": math.ceil, "_floor": math.floor})
-    lines = ["def next_flip(slots, profile, now, seqs):", "    best = None"]
+    lines = ["best = None"]
     for node in nodes:
         guard = _static_guard(node, compiler, source)
         block: list[str] = []
@@ -300,20 +320,11 @@ def compile_next_flip(nodes: list[ast.Node], compiler: Compiler) -> NextFlipFast
         if not block:
             continue
         if guard is not None:
-            lines.append(f"    if {guard}:")
-            lines.extend("        " + line for line in block)
-        else:
+            lines.append(f"if {guard}:")
             lines.extend("    " + line for line in block)
-    if len(lines) == 2:
-        return None
-    lines.append("    return best")
-    text = "\n".join([lines[0], "  try:", *("  " + line for line in lines[1:]),
-                      "  except (TypeError, ZeroDivisionError, AttributeError):",
-                      "    raise _Fallback from None", ""])
-    source.env["_Fallback"] = Fallback
-    namespace: dict[str, object] = dict(source.env)
-    exec(compile(text, "<segment flips>", "exec"), namespace)  # noqa: S102 - generated from a validated tree
-    return namespace["next_flip"]  # type: ignore[return-value]
+        else:
+            lines.extend(block)
+    return lines if len(lines) > 1 else []
 
 
 def _unit_crossing(slope: float, op: str, a: str, b: str) -> str | None:

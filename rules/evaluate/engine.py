@@ -10,12 +10,11 @@ from collections.abc import MutableMapping
 
 from rules.evaluate import aggregates
 from rules.evaluate.changes import Change
-from rules.evaluate.context import Context
 from rules.evaluate.events import Event
 from rules.evaluate.explain import Explainer
 from rules.evaluate.holdout import in_holdout
-from rules.evaluate.codegen import Fallback
-from rules.evaluate.program import CompiledSegment, Program, compile_program
+from rules.evaluate.plan import Plan, compile_plan
+from rules.evaluate.program import Program, compile_program
 from rules.evaluate.state import RECENT_EVENT_IDS, CustomerState
 from rules.language.model import Definitions
 from rules.timeutil import timestamp_or_none
@@ -24,20 +23,8 @@ ANONYMOUS = "anon:"
 """State key prefix of visitors known only by `anonymous_id`."""
 
 
-class _Members:
-    """`in_segment()` reads live memberships from the sequence numbers."""
-
-    __slots__ = ("seqs",)
-
-    def __init__(self, seqs: dict[str, int]) -> None:
-        self.seqs = seqs
-
-    def get(self, segment: str, default: bool = False) -> bool:
-        return bool(self.seqs.get(segment, 0) & 1)
-
-
-def _enter_last(change: Change) -> bool:
-    return change.change == "enter"
+MAX_PLANS = 4096
+"""Evaluation plans kept per engine (one per set of segments an evaluation asked for)."""
 
 
 class Engine:
@@ -54,6 +41,7 @@ class Engine:
         self.duplicates = 0
         self.applied = 0
         self._explainer: Explainer | None = None
+        self._plans: dict[tuple[int, ...], Plan] = {}
 
     # -- events -----------------------------------------------------------------
     def key_of(self, event: Event) -> str:
@@ -70,7 +58,9 @@ class Engine:
         For `identify`, `visitor` is the anonymous history detached elsewhere (see
         `detach_visitor`); without it the engine detaches it from its own states.
         """
-        key = self.key_of(event)
+        key = event.customer_id
+        if key is None:
+            key = self.key_of(event)
         state = self.states.get(key)
         created = state is None
         if state is None:
@@ -119,7 +109,11 @@ class Engine:
                 due = {program.by_name[n].index for n, at in state.flips.items() if at <= now and n in program.by_name}
                 targets = program.closure(due | set(targets))
         if targets:
-            changes.extend(self._evaluate(key, state, now, event.ts, event.event_id, targets))
+            plan = self._plans.get(targets) or self._plan(targets)
+            if changes:
+                changes.extend(plan(key, state, now, event.ts, event.event_id))
+            else:
+                changes = plan(key, state, now, event.ts, event.event_id)
         self.states[key] = state
         return changes
 
@@ -178,59 +172,16 @@ class Engine:
     # -- membership ---------------------------------------------------------------
     def _evaluate(self, key: str, state: CustomerState, now: int, at: int, cause: str,
                   targets: tuple[int, ...]) -> list[Change]:
-        program = self.program
-        seqs, flips, slots, profile = state.seqs, state.flips, state.slots, state.profile
-        ctx: Context | None = None  # built only for a fallback to the closures
-        changes: list[Change] = []
-        rows = program.rows
-        for index in targets:
-            name, when, exit_when, levels, fast_flip, slow_flip, holdout, segment = rows[index]
-            seq = seqs.get(name, 0)
-            member = seq & 1
-            try:
-                if levels:
-                    wanted = when(slots, profile, now, seqs) and not any(  # type: ignore[operator]
-                        seqs.get(level, 0) & 1 for level in levels)  # type: ignore[attr-defined]
-                elif member and exit_when is not None:
-                    wanted = not exit_when(slots, profile, now, seqs)  # type: ignore[operator]
-                else:
-                    wanted = when(slots, profile, now, seqs)  # type: ignore[operator]
-            except Fallback:
-                ctx = ctx or Context(slots, profile, now, _Members(seqs))  # type: ignore[arg-type]
-                wanted = self._decide(segment, ctx, bool(member), seqs)  # type: ignore[arg-type]
-            if wanted != bool(member):
-                seqs[name] = seq + 1  # type: ignore[index]
-                changes.append(Change(key, name, "enter" if wanted else "exit", seq + 1, at, cause,  # type: ignore[arg-type]
-                                      in_holdout(key, name, holdout), program.version))  # type: ignore[arg-type]
-            if slow_flip is not None:
-                try:
-                    if fast_flip is None:
-                        raise Fallback
-                    flip = fast_flip(slots, profile, now, seqs)  # type: ignore[operator]
-                except Fallback:
-                    ctx = ctx or Context(slots, profile, now, _Members(seqs))  # type: ignore[arg-type]
-                    ctx.cache.clear()
-                    flip = slow_flip(ctx)  # type: ignore[operator]
-                if flip is None:
-                    flips.pop(name, None)  # type: ignore[arg-type]
-                else:
-                    flips[name] = flip  # type: ignore[index]
-        state.wake = min(flips.values()) if flips else None
-        state.version = program.version
-        state.clock = now
-        if len(changes) > 1:  # within one evaluation, exits come before enters
-            changes.sort(key=_enter_last)
-        return changes
+        """Re-evaluate the segments `targets` (in dependency order) for one customer at
+        `now`: update their sequence numbers and next flips, return the changes."""
+        plan = self._plans.get(targets) or self._plan(targets)
+        return plan(key, state, now, at, cause)
 
-    @staticmethod
-    def _decide(segment: CompiledSegment, ctx: Context, member: bool, seqs: dict[str, int]) -> bool:
-        """The reference decision with the closure compiler (used when generated code bails out)."""
-        ctx.cache.clear()
-        if segment.earlier_levels:
-            return segment.when(ctx) and not any(seqs.get(level, 0) & 1 for level in segment.earlier_levels)
-        if member and segment.exit_when is not None:
-            return not segment.exit_when(ctx)
-        return segment.when(ctx)
+    def _plan(self, targets: tuple[int, ...]) -> Plan:
+        if len(self._plans) >= MAX_PLANS:
+            self._plans.clear()  # bounded; the sets in use are compiled again
+        plan = self._plans[targets] = compile_plan(self.program, targets)
+        return plan
 
     # -- reading ------------------------------------------------------------------
     def memberships(self, key: str) -> tuple[list[str], list[str]]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from rules.evaluate import aggregates
 from rules.evaluate.aggregates import AggregateSpec
 from rules.evaluate.analysis import Dependencies, conjuncts, dependencies
-from rules.evaluate.codegen import Condition, Fallback, NextFlipFast, compile_condition, compile_next_flip
+from rules.evaluate.codegen import Fallback, NextFlipFast, compile_condition, compile_next_flip
 from rules.evaluate.compile import Compiler, Fn
 from rules.evaluate.context import Context
 from rules.evaluate.timing import NextFlip, next_flip_function
@@ -34,9 +34,7 @@ class CompiledSegment:
     next_flip: NextFlip | None
     dependencies: Dependencies
     dependents: tuple[int, ...] = ()  # indexes of segments that read this one
-    fast_when: Condition | None = None  # generated equivalents of when / exit_when
-    fast_exit: Condition | None = None
-    fast_flip: NextFlipFast | None = None
+    fast_flip: NextFlipFast | None = None  # generated equivalent of next_flip, where one exists
 
 
 @dataclass
@@ -57,8 +55,6 @@ class Program:
     by_name: dict[str, CompiledSegment] = field(default_factory=dict)
     compiler: Compiler | None = None
     update_functions: dict[str, tuple[aggregates.Update, ...]] = field(default_factory=dict)
-    # per segment, what the engine's inner loop reads, unpacked in one step
-    rows: list[tuple[object, ...]] = field(default_factory=list)
     # for a customer's first event: segments that may hold, by event type (see `_fresh`)
     fresh: dict[str, tuple[int, ...]] = field(default_factory=dict)
     fresh_other: tuple[int, ...] = ()
@@ -125,8 +121,6 @@ def compile_program(defs: Definitions) -> Program:
             earlier_levels=tuple(defs.tiers[segment.tier][: segment.tier_rank]) if segment.tier else (),
             next_flip=next_flip_function(conditions, compiler) if deps[segment.name].timed else None,
             dependencies=deps[segment.name],
-            fast_when=compile_condition(segment.when, compiler),
-            fast_exit=compile_condition(segment.exit_when, compiler) if segment.exit_when is not None else None,
             fast_flip=compile_next_flip(conditions, compiler) if deps[segment.name].timed else None,
         ))
     for segment in compiled:
@@ -141,10 +135,6 @@ def compile_program(defs: Definitions) -> Program:
         event: program.closure({s.index for s in compiled if event in s.dependencies.events})
         for event in updaters
     }
-    program.rows = [
-        (s.name, s.fast_when, s.fast_exit, s.earlier_levels, s.fast_flip, s.next_flip, s.holdout, s)
-        for s in compiled
-    ]
     program.update_functions = {event: tuple(u.update for u in items) for event, items in updaters.items()}
     program.profile_affected = program.closure({s.index for s in compiled if s.dependencies.profile})
     for event in PROFILE_EVENTS:

@@ -1,0 +1,118 @@
+"""Evaluation plans: the membership step for one set of segments, as one generated function.
+
+An event re-evaluates a fixed set of segments (those its type can affect, in
+dependency order), and the same few sets come back event after event. For each set
+the engine asks for, this module writes the loop of `Engine._evaluate_loop` out as
+straight-line Python: each segment's conditions and next-flip computation inlined
+(see `codegen`), its name, holdout share and tier levels as constants. That removes
+per segment two calls, a row lookup and the branches that do not apply, which is
+most of what evaluation cost beyond the conditions themselves.
+
+The generated code does exactly what the loop does, in the same order; where a
+generated condition or flip meets a value it does not handle, that segment falls
+back to the closures (the reference), as the loop does.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rules.evaluate.changes import Change
+from rules.evaluate.codegen import _Source, flip_lines
+from rules.evaluate.context import Context
+from rules.evaluate.holdout import in_holdout
+from rules.evaluate.program import CompiledSegment, Program
+from rules.evaluate.state import CustomerState
+
+Plan = Callable[[str, CustomerState, int, int, str], list[Change]]
+ERRORS = "(TypeError, ZeroDivisionError, AttributeError)"
+
+
+class _Members:
+    """`in_segment()` of the closures reads live memberships from the sequence numbers."""
+
+    __slots__ = ("seqs",)
+
+    def __init__(self, seqs: dict[str, int]) -> None:
+        self.seqs = seqs
+
+    def get(self, segment: str, default: bool = False) -> bool:
+        return bool(self.seqs.get(segment, 0) & 1)
+
+
+def decide(segment: CompiledSegment, slots: dict, profile: dict, now: int, seqs: dict[str, int], member: int) -> bool:
+    """The reference decision with the closure compiler (when generated code bails out)."""
+    ctx = Context(slots, profile, now, _Members(seqs))  # type: ignore[arg-type]
+    if segment.earlier_levels:
+        return segment.when(ctx) and not any(seqs.get(level, 0) & 1 for level in segment.earlier_levels)
+    if member and segment.exit_when is not None:
+        return not segment.exit_when(ctx)
+    return segment.when(ctx)
+
+
+def slow_flip(segment: CompiledSegment, slots: dict, profile: dict, now: int, seqs: dict[str, int]) -> int | None:
+    assert segment.next_flip is not None
+    return segment.next_flip(Context(slots, profile, now, _Members(seqs)))  # type: ignore[arg-type]
+
+
+def _enter_last(change: Change) -> bool:
+    return change.change == "enter"
+
+
+def compile_plan(program: Program, targets: tuple[int, ...]) -> Plan:
+    """The function (key, state, now, at, cause) -> changes for the segments `targets`."""
+    assert program.compiler is not None
+    compiler = program.compiler
+    source = _Source(compiler)
+    env = source.env
+    env.update({"_Change": Change, "_holdout": in_holdout, "_decide": decide, "_slow_flip": slow_flip,
+                "_enter_last": _enter_last})
+    lines = ["def plan(key, state, now, at, cause):",
+             "    seqs, flips, slots, profile = state.seqs, state.flips, state.slots, state.profile",
+             "    changes = []"]
+    for index in targets:
+        segment = program.segments[index]
+        definition = compiler.defs.segments[segment.name]
+        ref = source.constant(segment)
+        name = repr(segment.name)
+        lines.append(f"    # {segment.name}")
+        lines.append(f"    seq = seqs.get({name}, 0)")
+        lines.append("    try:")
+        when = f"bool({source.holds(definition.when)})"
+        if segment.earlier_levels:
+            earlier = " or ".join(f"seqs.get({level!r}, 0) & 1" for level in segment.earlier_levels)
+            lines.append(f"        wanted = {when} and not ({earlier})")
+        elif definition.exit_when is not None:
+            lines.append(f"        wanted = (not bool({source.holds(definition.exit_when)})) if seq & 1 else {when}")
+        else:
+            lines.append(f"        wanted = {when}")
+        lines.append(f"    except {ERRORS}:")
+        lines.append(f"        wanted = _decide({ref}, slots, profile, now, seqs, seq & 1)")
+        lines.append("    if wanted != seq & 1:")
+        lines.append("        seq += 1")
+        lines.append(f"        seqs[{name}] = seq")
+        holdout = f"_holdout(key, {name}, {segment.holdout!r})" if segment.holdout else "False"
+        lines.append(f"        changes.append(_Change(key, {name}, 'enter' if wanted else 'exit', seq, at, cause, "
+                     f"{holdout}, {program.version!r}))")
+        if segment.next_flip is not None:
+            conditions = [definition.when] + ([definition.exit_when] if definition.exit_when is not None else [])
+            body = flip_lines(conditions, compiler, source) if segment.fast_flip is not None else None
+            if body:
+                lines.append("    try:")
+                lines.extend("        " + line for line in body)
+                lines.append(f"    except {ERRORS}:")
+                lines.append(f"        best = _slow_flip({ref}, slots, profile, now, seqs)")
+            else:
+                lines.append(f"    best = _slow_flip({ref}, slots, profile, now, seqs)")
+            lines.append("    if best is None:")
+            lines.append(f"        flips.pop({name}, None)")
+            lines.append("    else:")
+            lines.append(f"        flips[{name}] = best")
+    lines += ["    state.wake = min(flips.values()) if flips else None",
+              f"    state.version = {program.version!r}",
+              "    state.clock = now",
+              "    if len(changes) > 1:  # within one evaluation, exits come before enters",
+              "        changes.sort(key=_enter_last)",
+              "    return changes", ""]
+    namespace: dict[str, object] = dict(env)
+    exec(compile("\n".join(lines), f"<plan {','.join(map(str, targets))}>", "exec"), namespace)  # noqa: S102 - from validated trees
+    return namespace["plan"]  # type: ignore[return-value]
