@@ -54,6 +54,12 @@ def _number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _event_time(node: ast.Node) -> bool:
+    """Is `node` `first(type)` or `last(type)`: an event time, an integer or null?"""
+    return (isinstance(node, ast.Call) and node.function in ("first", "last") and len(node.args) == 1
+            and isinstance(node.args[0], ast.Name) and len(node.args[0].parts) == 1 and not node.kwargs)
+
+
 class _Source:
     def __init__(self, compiler: Compiler) -> None:
         self.compiler = compiler
@@ -112,8 +118,7 @@ class _Source:
         name = node.function
         if name == "since":
             arg = node.args[0]
-            if isinstance(arg, ast.Call) and arg.function in ("first", "last") and len(arg.args) == 1 \
-                    and isinstance(arg.args[0], ast.Name) and len(arg.args[0].parts) == 1 and not arg.kwargs:
+            if _event_time(arg):
                 t = self.temp()  # first/last timestamps are integers or null
                 return f"(None if ({t} := {self.value(arg)}) is None else now - {t})"
             return f"_since(now, {self.value(arg)})"
@@ -177,8 +182,8 @@ class _Source:
         from rules.evaluate.analysis import dependencies
 
         if not dependencies(node, self.compiler).clock:
-            if isinstance(node, ast.Literal) and node.kind == "number":
-                return (0.0, repr(node.value))  # already a number: nothing to convert per call
+            if isinstance(node, ast.Literal) and _number(node.value):
+                return (0.0, repr(node.value))  # a number or duration already: nothing to convert per call
             return (0.0, f"_instant({self.value(node)})")
         if isinstance(node, ast.Name):
             if node.parts == ("now",):
@@ -186,7 +191,10 @@ class _Source:
             return self.line(self.compiler.defs.traits[node.parts[0]].expr)
         if isinstance(node, ast.Call) and node.function == "since":
             t = self.temp()
-            return (1.0, f"(None if ({t} := _instant({self.value(node.args[0])})) is None else -{t})")
+            moment = self.value(node.args[0])
+            if not _event_time(node.args[0]):
+                moment = f"_instant({moment})"  # first/last timestamps are integers or null already
+            return (1.0, f"(None if ({t} := {moment}) is None else -{t})")
         if isinstance(node, ast.Negate):
             inner = self.line(node.operand)
             if inner is None:

@@ -77,12 +77,12 @@ def compile_plan(program: Program, targets: tuple[int, ...]) -> Plan:
         lines.append(f"    # {segment.name}")
         lines.append(f"    seq = seqs.get({name}, 0)")
         lines.append("    try:")
-        when = f"bool({source.holds(definition.when)})"
+        when = source.holds(definition.when)  # a polarity expression is a bool already
         if segment.earlier_levels:
             earlier = " or ".join(f"seqs.get({level!r}, 0) & 1" for level in segment.earlier_levels)
             lines.append(f"        wanted = {when} and not ({earlier})")
         elif definition.exit_when is not None:
-            lines.append(f"        wanted = (not bool({source.holds(definition.exit_when)})) if seq & 1 else {when}")
+            lines.append(f"        wanted = (not {source.holds(definition.exit_when)}) if seq & 1 else {when}")
         else:
             lines.append(f"        wanted = {when}")
         lines.append(f"    except {ERRORS}:")
