@@ -42,6 +42,7 @@ class Engine:
         self.applied = 0
         self._explainer: Explainer | None = None
         self._plans: dict[tuple[int, ...], Plan] = {}
+        self._by_kind: dict[str, Plan | None] = {}  # event type -> plan of the segments it can affect
 
     # -- events -----------------------------------------------------------------
     def key_of(self, event: Event) -> str:
@@ -99,17 +100,18 @@ class Engine:
             if visitor is not None:
                 self._merge_visitor(state, visitor)
         if kind == "identify" or (state.version != program.version and not created):
-            targets = program.all_segments()
+            plan = self._plan(program.all_segments())
         elif created:
-            targets = program.first_event(kind)
-        else:
-            targets = program.affected.get(kind, ())
-            if state.wake is not None and state.wake <= now:
-                # flips due at this very instant are part of this event's evaluation
-                due = {program.by_name[n].index for n, at in state.flips.items() if at <= now and n in program.by_name}
-                targets = program.closure(due | set(targets))
-        if targets:
-            plan = self._plans.get(targets) or self._plan(targets)
+            plan = self._plan(program.first_event(kind))
+        elif state.wake is not None and state.wake <= now:
+            # flips due at this very instant are part of this event's evaluation
+            due = {program.by_name[n].index for n, at in state.flips.items() if at <= now and n in program.by_name}
+            plan = self._plan(program.closure(due | set(program.affected.get(kind, ()))))
+        else:  # the common case: the segments this type of event can affect
+            plan = self._by_kind.get(kind)
+            if plan is None and kind in program.affected:
+                plan = self._by_kind[kind] = self._plan(program.affected[kind])
+        if plan is not None:
             if changes:
                 changes.extend(plan(key, state, now, event.ts, event.event_id))
             else:
@@ -174,13 +176,16 @@ class Engine:
                   targets: tuple[int, ...]) -> list[Change]:
         """Re-evaluate the segments `targets` (in dependency order) for one customer at
         `now`: update their sequence numbers and next flips, return the changes."""
-        plan = self._plans.get(targets) or self._plan(targets)
-        return plan(key, state, now, at, cause)
+        plan = self._plan(targets)
+        return [] if plan is None else plan(key, state, now, at, cause)
 
-    def _plan(self, targets: tuple[int, ...]) -> Plan:
-        if len(self._plans) >= MAX_PLANS:
-            self._plans.clear()  # bounded; the sets in use are compiled again
-        plan = self._plans[targets] = compile_plan(self.program, targets)
+    def _plan(self, targets: tuple[int, ...]) -> Plan | None:
+        """The compiled plan for `targets` (None when there is nothing to evaluate)."""
+        plan = self._plans.get(targets)
+        if plan is None and targets:
+            if len(self._plans) >= MAX_PLANS:
+                self._plans.clear()  # bounded; the sets in use are compiled again
+            plan = self._plans[targets] = compile_plan(self.program, targets)
         return plan
 
     # -- reading ------------------------------------------------------------------
