@@ -15,7 +15,7 @@ SOURCE_PARTITION = "segmenter-source-partition"
 SOURCE_OFFSET = "segmenter-source-offset"
 
 
-@dataclass
+@dataclass(slots=True)
 class Message:
     topic: str
     partition: int

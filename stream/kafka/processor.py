@@ -95,9 +95,7 @@ class Processor:
         kind = message.headers.get(m.KIND, b"event")
         raw, visitor = (envelope.unpack(message.value) if kind == b"visitor" else (message.value, None))
         try:
-            if len(raw) > self.max_event_bytes:
-                raise BadEvent(f"payload of {len(raw)} bytes is above the limit of {self.max_event_bytes}")
-            event = parse_event(raw, self.max_event_bytes)
+            event = parse_event(raw, self.max_event_bytes)  # the size limit included
         except BadEvent as exc:
             self._dead_letter(message, str(exc))
             stats.dead_letters += 1
@@ -269,7 +267,7 @@ class Processor:
         if engine.duplicates != before:
             stats.duplicates += 1
             return "duplicate"
-        key = engine.key_of(event)
+        key = event.customer_id or engine.key_of(event)
         partition = message.partition
         stats.processed += 1
         state = self.states.get(key)

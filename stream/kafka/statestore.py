@@ -43,7 +43,8 @@ class TableStates(MutableMapping[str, CustomerState]):
     def __setitem__(self, key: str, state: CustomerState) -> None:
         self.cache[key] = state
         self.dirty.add(key)
-        self.deleted.discard(key)
+        if self.deleted:
+            self.deleted.discard(key)
 
     def __delitem__(self, key: str) -> None:
         if self.get(key) is None:
