@@ -6,7 +6,7 @@ Generates the events once (cached under /tmp), then alternates runs of
   * the bare loop: read lines, `orjson.loads`, one dict update per event;
   * replay: parse and validate every event, sort by event time, evaluate with the
     example definitions (examples/segments), time-based flips included;
-and prints the medians, the ratio, and the state size per customer (the pickled
+and prints the medians, the ratio, and the state size per customer (the encoded
 bytes a table stores, and the in-memory bytes measured with tracemalloc on a sample).
 """
 from __future__ import annotations
@@ -105,7 +105,7 @@ def main() -> None:
     assert engine is not None
     bare_rate = lines / statistics.median(bare)
     replay_rate = lines / statistics.median(full)
-    pickled = [len(state.to_bytes()) for key, state in list(engine.states.items())[:20_000]]
+    encoded = [len(state.to_bytes()) for key, state in list(engine.states.items())[:20_000]]
     in_memory = memory_per_customer(path, min(lines, 200_000))
     print()
     print("| measure | median |")
@@ -116,7 +116,7 @@ def main() -> None:
     ratios = [b / f for b, f in zip(bare, full)]  # the machine's speed drifts between runs: compare within each
     print(f"| replay / bare loop (median of the runs' own ratios) | {statistics.median(ratios):.1%} "
           f"({', '.join(f'{r:.1%}' for r in ratios)}) |")
-    print(f"| state per customer, pickled (table value) | {statistics.mean(pickled):,.0f} bytes |")
+    print(f"| state per customer, encoded (table value, MessagePack) | {statistics.mean(encoded):,.0f} bytes |")
     print(f"| state per customer, in memory | {in_memory:,.0f} bytes |")
 
 

@@ -7,7 +7,7 @@ from typing import Protocol
 # Headers on messages the worker forwards to its repartition topic.
 KIND = "segmenter-kind"  # "event" (default), "visitor" (identify + detached history)
 CUSTOMER = "segmenter-customer"  # the customer an anonymous-only event belongs to
-VISITOR = "segmenter-visitor"  # detached anonymous history (pickled state), with KIND=visitor
+VISITOR = "segmenter-visitor"  # detached anonymous history (encoded state, see CustomerState.to_bytes), with KIND=visitor
 # Headers on dead letters.
 REASON = "segmenter-reason"
 SOURCE_TOPIC = "segmenter-source-topic"
