@@ -74,7 +74,7 @@ def replay(engine: Engine, events: list[Event], on_change: OnChange, as_of: int 
             break
         if timers and timers[0] < event.ts:
             fire_until(event.ts, inclusive=False)
-        key = key_of(event)
+        key = event.customer_id or key_of(event)
         state = states.get(key)
         if state is not None:  # apply() changes this very object
             before = state.wake
