@@ -232,7 +232,7 @@ class Processor:
             return "held"
         if event.type == "identify":
             return self._start_identify(event, message, stats, state)
-        return self._apply(event, message, stats, None)
+        return self._apply(event, message, stats, None, state)
 
     def _start_identify(self, event: Event, message: Message, stats: BatchStats, state: CustomerState | None) -> str:
         """Hold the customer's later events until the visitor's history has arrived, so
@@ -260,7 +260,10 @@ class Processor:
                                message.timestamp_ms)
             self._one(replayed, stats)
 
-    def _apply(self, event: Event, message: Message, stats: BatchStats, visitor: object) -> str:
+    def _apply(self, event: Event, message: Message, stats: BatchStats, visitor: object,
+               known: CustomerState | None = None) -> str:
+        """Apply an event to its customer; `known` is the customer's state when the
+        caller has it at hand (the engine changes that very object)."""
         engine = self.engine
         before = engine.duplicates
         changes = engine.apply(event, visitor=visitor)  # type: ignore[arg-type]
@@ -270,7 +273,7 @@ class Processor:
         key = event.customer_id or engine.key_of(event)
         partition = message.partition
         stats.processed += 1
-        state = self.states.get(key)
+        state = known if known is not None else self.states.get(key)
         self._note(key, partition, state)
         if state is not None:
             if changes:
