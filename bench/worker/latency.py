@@ -1,0 +1,179 @@
+"""Phases 2-3: paced event-to-change latency of the worker, beside a bare producer -> consumer pipe."""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Callable
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from bench.worker.common import (
+    Bench, LATENCY_DEFINITIONS, PARTITIONS, Usage, at_ms, cpu_seconds, cpu_wait_seconds, log,
+    percentile, wall_ms
+)
+
+
+@dataclass
+class Latency:
+    sent: int
+    received: int
+    values: list[float]  # ms, warm-up left out
+    send_lag_ms: float  # how far the sender fell behind its schedule, at worst
+    late_tail_p99: float  # p99 of the last quarter of the run (a growing backlog shows here)
+    early: list[float] = field(default_factory=list)  # ms, the first 5 s after the warm-up (topics still small)
+    usage: str = ""  # CPU use of the process under test during the run
+
+    def summary(self) -> str:
+        return (f"{self.usage}; " if self.usage else "") + (
+                f"p50 {percentile(self.values, 50):.0f} ms, p99 {percentile(self.values, 99):.0f} ms, "
+                f"max {max(self.values, default=float('nan')):.0f} ms; {self.received:,}/{self.sent:,} arrived; "
+                f"last-quarter p99 {self.late_tail_p99:.0f} ms; sender behind by up to {self.send_lag_ms:.0f} ms")
+
+
+async def send_paced(producer: AIOKafkaProducer, topic: str, total: int, rate: float,
+                     make: Callable[[int, int], tuple[bytes, bytes]]) -> float:
+    """Send `make(i, now_ms)` for i < total at `rate`/s and wait for the broker to take
+    them all; returns how far (seconds) the sender fell behind its schedule at worst."""
+    began, lag, futures = time.monotonic(), 0.0, []
+    for i in range(total):
+        delay = began + i / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        else:
+            lag = max(lag, -delay)
+        key, value = make(i, wall_ms())
+        futures.append(await producer.send(topic, value=value, key=key))
+    await asyncio.gather(*futures)
+    return lag
+
+
+async def paced_latency(bootstrap: str, topic: str, out_topic: str, rate: float, seconds: float, warmup: float,
+                        make: Callable[[int, int], tuple[bytes, bytes]],
+                        stamp_of: Callable[[bytes], int | None]) -> Latency:
+    """Send `make(i, now_ms)` at `rate`/s for warmup + seconds; `stamp_of(output)` gives the send time
+    of the event an output answers (None: not one of ours)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await consumer.start()
+    await producer.start()
+    arrivals: list[tuple[int, int]] = []  # (received ms, sent ms)
+
+    async def read() -> None:
+        while True:
+            batch = await consumer.getmany(timeout_ms=100)
+            now = wall_ms()
+            for records in batch.values():
+                for record in records:
+                    sent = stamp_of(record.value)
+                    if sent is not None and sent >= began_ms:
+                        arrivals.append((now, sent))
+
+    reader: asyncio.Task[None] | None = None
+    try:
+        tps = [TopicPartition(out_topic, p) for p in range(PARTITIONS)]
+        consumer.assign(tps)
+        await consumer.seek_to_end(*tps)
+        total = int(rate * (warmup + seconds))
+        began_ms = wall_ms()
+        reader = asyncio.create_task(read())
+        lag = await send_paced(producer, topic, total, rate, make)
+        await settle(lambda: len(arrivals), total, idle=10.0, cap=180.0)
+    finally:
+        if reader is not None:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+        await producer.stop()
+        await consumer.stop()
+    cut = began_ms + warmup * 1000
+    kept = [(received, sent) for received, sent in arrivals if sent >= cut]
+    tail_cut = began_ms + (warmup + seconds * 0.75) * 1000
+    log("  by send time: " + slices([(s - began_ms, float(r - s)) for r, s in arrivals], 5000))
+    return Latency(total, len(arrivals), [float(r - s) for r, s in kept], lag * 1000,
+                   percentile([float(r - s) for r, s in kept if s >= tail_cut], 99),
+                   [float(r - s) for r, s in kept if s < cut + 5000])
+
+
+async def settle(count: Callable[[], int], want: int, idle: float, cap: float,
+                 check: Callable[[], None] | None = None) -> None:
+    """Wait until count() reaches want, or stops growing for `idle` seconds, or `cap` seconds pass."""
+    deadline = time.monotonic() + cap
+    last, last_change = count(), time.monotonic()
+    while count() < want and time.monotonic() < deadline:
+        if check is not None:
+            check()
+        await asyncio.sleep(0.2)
+        if count() != last:
+            last, last_change = count(), time.monotonic()
+        elif time.monotonic() - last_change > idle:
+            break
+
+
+def slices(points: list[tuple[float, float]], width_ms: float) -> str:
+    """'0-5s n=.. p50/p99 ..' per slice of the first coordinate (ms), for the log."""
+    buckets: dict[int, list[float]] = defaultdict(list)
+    for where, value in points:
+        buckets[int(where // width_ms)].append(value)
+    return "; ".join(f"{k * width_ms / 1000:.0f}-{(k + 1) * width_ms / 1000:.0f}s n={len(v)} "
+                     f"p50 {percentile(v, 50):.0f} p99 {percentile(v, 99):.0f} ms"
+                     for k, v in sorted(buckets.items()))
+
+
+async def bare_pipe(bench: Bench, rate: float, seconds: float) -> Latency:
+    """The broker's own share: events sent and read back from one topic, nothing in between."""
+    topic = "bench-pipe"
+    await bench.create(topic)
+
+    def make(i: int, now: int) -> tuple[bytes, bytes]:
+        return f"p-{i}".encode(), orjson.dumps({"i": i, "timestamp": now})
+
+    class _Broker:  # Usage wants a child; measure the broker alone
+        def __init__(self, pid: int) -> None:
+            self.pid = pid
+
+        def cpu(self) -> float:
+            return cpu_seconds(self.pid)
+
+        def waited(self) -> float:
+            return cpu_wait_seconds(self.pid)
+
+    assert bench.broker.process is not None
+    with Usage(_Broker(bench.broker.process.pid), bench.broker) as usage:  # type: ignore[arg-type]
+        result = await paced_latency(bench.bootstrap, topic, topic, rate, seconds, 2.0, make,
+                                     lambda raw: int(orjson.loads(raw)["timestamp"]))
+    result.usage = usage.text("broker").rsplit(",", 1)[0]
+    log(f"bare producer -> consumer at {rate:,.0f}/s: {result.summary()}")
+    return result
+
+
+async def worker_latency(bench: Bench, run: int, rate: float, seconds: float) -> Latency:
+    name = f"bench-latency-{run}"
+    segments = bench.workdir / name / "segments"
+    segments.mkdir(parents=True, exist_ok=True)
+    (segments / "latency.yaml").write_text(LATENCY_DEFINITIONS)
+    settings = bench.settings(name, segments, [f"{name}-events"])
+    worker = await bench.start_worker(settings)
+    prefix = f"lat{run}-".encode()
+
+    def make(i: int, now: int) -> tuple[bytes, bytes]:
+        customer = f"lc{run}-{i}"
+        return customer.encode(), orjson.dumps({"event_id": f"lat{run}-{i}", "type": "page_view",
+                                                "customer_id": customer, "timestamp": now})
+
+    def stamp_of(raw: bytes) -> int | None:
+        change = orjson.loads(raw)
+        return at_ms(change["at"]) if change.get("cause", "").encode().startswith(prefix) else None
+
+    try:
+        await worker.wait_line("segmenter worker ready", 120)
+        with Usage(worker, bench.broker) as usage:
+            result = await paced_latency(bench.bootstrap, settings.topics[0], settings.changes_topic, rate, seconds,
+                                         2.0, make, stamp_of)
+        result.usage = usage.text("worker")
+        worker.check()
+    finally:
+        worker.stop()
+    log(f"worker latency run {run} at {rate:,.0f}/s: {result.summary()}")
+    return result
