@@ -225,6 +225,11 @@ class Fallback(Exception):
     """The generated code met a value it does not handle; use the closure."""
 
 
+UNHANDLED = "(TypeError, ZeroDivisionError, AttributeError)"
+"""What generated code raises on a value it does not handle (text compared with a
+number, a division by zero): the caller then answers with the closure."""
+
+
 def _instant(value: object) -> object:
     """A number or timestamp usable as a line intercept (text timestamps are parsed)."""
     if isinstance(value, str):
@@ -269,7 +274,7 @@ def compile_next_flip(nodes: list[ast.Node], compiler: Compiler) -> NextFlipFast
         return None
     lines = ["def next_flip(slots, profile, now, seqs):", *("    " + line for line in body), "    return best"]
     text = "\n".join([lines[0], "  try:", *("  " + line for line in lines[1:]),
-                      "  except (TypeError, ZeroDivisionError, AttributeError):",
+                      f"  except {UNHANDLED}:",
                       "    raise _Fallback from None", ""])
     source.env["_Fallback"] = Fallback
     namespace: dict[str, object] = dict(source.env)
@@ -393,7 +398,7 @@ def compile_condition(node: ast.Node, compiler: Compiler) -> Condition:
         "def condition(slots, profile, now, seqs):\n"
         "    try:\n"
         f"        return bool({body})\n"
-        "    except (TypeError, ZeroDivisionError, AttributeError):\n"
+        f"    except {UNHANDLED}:\n"
         "        raise _Fallback from None\n"
     )
     source.env["_Fallback"] = Fallback

@@ -2,29 +2,28 @@
 
 An event re-evaluates a fixed set of segments (those its type can affect, in
 dependency order), and the same few sets come back event after event. For each set
-the engine asks for, this module writes the loop of `Engine._evaluate_loop` out as
-straight-line Python: each segment's conditions and next-flip computation inlined
-(see `codegen`), its name, holdout share and tier levels as constants. That removes
-per segment two calls, a row lookup and the branches that do not apply, which is
-most of what evaluation cost beyond the conditions themselves.
+the engine asks for, this module writes the evaluation out as straight-line Python:
+each segment's conditions and next-flip computation inlined (see `codegen`), its
+name, holdout share and tier levels as constants. Compared with a loop over the
+segments calling a generated condition and a generated flip function for each, that
+removes per segment two calls, a row lookup and the branches that do not apply.
 
-The generated code does exactly what the loop does, in the same order; where a
-generated condition or flip meets a value it does not handle, that segment falls
-back to the closures (the reference), as the loop does.
+Segments are evaluated in dependency order; where a generated condition or flip
+meets a value it does not handle, that segment falls back to the closures (the
+reference).
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from rules.evaluate.changes import Change
-from rules.evaluate.codegen import _Source, flip_lines
+from rules.evaluate.codegen import UNHANDLED, _Source, flip_lines
 from rules.evaluate.context import Context
 from rules.evaluate.holdout import in_holdout
 from rules.evaluate.program import CompiledSegment, Program
 from rules.evaluate.state import CustomerState
 
 Plan = Callable[[str, CustomerState, int, int, str], list[Change]]
-ERRORS = "(TypeError, ZeroDivisionError, AttributeError)"
 
 
 class _Members:
@@ -85,7 +84,7 @@ def compile_plan(program: Program, targets: tuple[int, ...]) -> Plan:
             lines.append(f"        wanted = (not {source.holds(definition.exit_when)}) if seq & 1 else {when}")
         else:
             lines.append(f"        wanted = {when}")
-        lines.append(f"    except {ERRORS}:")
+        lines.append(f"    except {UNHANDLED}:")
         lines.append(f"        wanted = _decide({ref}, slots, profile, now, seqs, seq & 1)")
         lines.append("    if wanted != seq & 1:")
         lines.append("        seq += 1")
@@ -95,11 +94,11 @@ def compile_plan(program: Program, targets: tuple[int, ...]) -> Plan:
                      f"{holdout}, {program.version!r}))")
         if segment.next_flip is not None:
             conditions = [definition.when] + ([definition.exit_when] if definition.exit_when is not None else [])
-            body = flip_lines(conditions, compiler, source) if segment.fast_flip is not None else None
+            body = flip_lines(conditions, compiler, source)  # None or empty: only the closure finds flips
             if body:
                 lines.append("    try:")
                 lines.extend("        " + line for line in body)
-                lines.append(f"    except {ERRORS}:")
+                lines.append(f"    except {UNHANDLED}:")
                 lines.append(f"        best = _slow_flip({ref}, slots, profile, now, seqs)")
             else:
                 lines.append(f"    best = _slow_flip({ref}, slots, profile, now, seqs)")
