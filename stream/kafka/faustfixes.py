@@ -219,15 +219,15 @@ def deliver_in_batches(app: Any, topics: set[str], handle: Any) -> None:
 
 async def _ack_when_done(consumer: Any, done: Any, batches: list[tuple[Any, list[Any]]], generation: int,
                          lock: Any) -> None:
-    """Ack a delivered batch when its output is acknowledged; a failed send stops the
-    worker (its input stays unacked, so it is read again), and after a rebalance the
-    batch is left to the partitions' next owner."""
+    """Ack a delivered batch when its output is acknowledged. A failed send leaves it
+    unacked, to be read again: `done`'s owner stops the worker for it
+    (`SegmenterApp._stop_if_unsent`). After a rebalance the batch is left to the
+    partitions' next owner."""
     try:
         await done
     except asyncio.CancelledError:
         raise
-    except Exception as exc:  # noqa: BLE001 - any failure to publish must stop the worker
-        await consumer.crash(exc)
+    except Exception:  # noqa: BLE001 - not published: never ack
         return
     if consumer.app.consumer_generation_id == generation:
         _ack_all(consumer, batches, lock)
