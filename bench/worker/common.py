@@ -83,6 +83,13 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[rank - 1]
 
 
+async def stop_task(task: asyncio.Task[None] | None) -> None:
+    """Cancel a background reader (if it was started) and wait until it has ended."""
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 def at_ms(text: str) -> int:
     return round(datetime.fromisoformat(text).timestamp() * 1000)
 

@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench.worker.common import (
     Bench, LATENCY_DEFINITIONS, PARTITIONS, Usage, at_ms, cpu_seconds, cpu_wait_seconds, log,
-    percentile, wall_ms
+    percentile, stop_task, wall_ms
 )
 
 
@@ -82,9 +82,7 @@ async def paced_latency(bootstrap: str, topic: str, out_topic: str, rate: float,
         lag = await send_paced(producer, topic, total, rate, make)
         await settle(lambda: len(arrivals), total, idle=10.0, cap=180.0)
     finally:
-        if reader is not None:
-            reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
+        await stop_task(reader)
         await producer.stop()
         await consumer.stop()
     cut = began_ms + warmup * 1000

@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from stream.settings import Settings
 from bench.worker.common import (
-    Bench, Child, IDLE_MS, PARTITIONS, TIMER_DEFINITIONS, at_ms, log, percentile, wall_ms
+    Bench, Child, IDLE_MS, PARTITIONS, TIMER_DEFINITIONS, at_ms, log, percentile, stop_task, wall_ms
 )
 from bench.worker.latency import send_paced, settle, slices
 from bench.worker.producing import produce_batched
@@ -24,6 +24,10 @@ class Timers:
     lateness: list[float]  # ms, every exit
     steady: list[float]  # ms, exits due once the worker had taken in every ping and its input had gone idle
     ingest_seconds: float  # from the first ping sent to the last enter received
+
+
+def _ping(i: int, customer: str, stamp: int) -> bytes:
+    return orjson.dumps({"event_id": f"ping-{i}", "type": "ping", "customer_id": customer, "timestamp": stamp})
 
 
 async def start_timer_worker(bench: Bench, name: str, window_s: int) -> tuple[Settings, Child]:
@@ -70,16 +74,13 @@ async def timer_lateness(bench: Bench, customers: int, window_s: int) -> Timers:
         for i in range(customers):
             customer = f"t-{i}"
             stamp = wall_ms() - rng.randint(0, window_s * 1000 - 1)
-            messages.append((settings.topics[0], customer.encode(), orjson.dumps(
-                {"event_id": f"ping-{i}", "type": "ping", "customer_id": customer, "timestamp": stamp})))
+            messages.append((settings.topics[0], customer.encode(), _ping(i, customer, stamp)))
         await produce_batched(bench.bootstrap, messages)
         log(f"timers: {customers:,} pings produced in {(wall_ms() - started) / 1000:.1f}s")
         await asyncio.sleep(window_s)  # every exit is due by now
         await settle(lambda: len(exits) + len(enters), 2 * customers, idle=15.0, cap=600.0, check=worker.check)
     finally:
-        if reader is not None:
-            reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
+        await stop_task(reader)
         await consumer.stop()
         worker.stop()
     caught_up = max(enters.values(), default=started)
@@ -122,17 +123,14 @@ async def timer_lateness_busy(bench: Bench, customers: int, window_s: int, rate:
 
         def ping(i: int, now: int) -> tuple[bytes, bytes]:
             customer = f"b-{i}"
-            return customer.encode(), orjson.dumps(
-                {"event_id": f"ping-{i}", "type": "ping", "customer_id": customer, "timestamp": now})
+            return customer.encode(), _ping(i, customer, now)
 
         await send_paced(producer, settings.topics[0], customers, rate, ping)
         last_sent = wall_ms()
         await asyncio.sleep(window_s)
         await settle(lambda: len(exits) + len(enters), 2 * customers, idle=15.0, cap=600.0, check=worker.check)
     finally:
-        if reader is not None:
-            reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
+        await stop_task(reader)
         await producer.stop()
         await consumer.stop()
         worker.stop()
