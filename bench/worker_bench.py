@@ -17,10 +17,14 @@ phase on its own topics (created first, 4 partitions) and its own consumer group
     with the worker's and the broker's CPU seconds (/proc/<pid>/stat) and the time the
     worker waited for a core (/proc/<pid>/task/*/schedstat: the machine is shared);
  2. the bare loop over the same events: AIOKafkaConsumer getmany + orjson.loads;
- 3. event-to-change latency at 2,000 events/s (3 runs of 30 s + a 2 s warm-up that is
-    left out): definitions in which every event enters a segment
+ 3. event-to-change latency at 2,000 events/s, for each sender linger (default 20 ms,
+    then 5 ms): 3 worker runs of 30 s, with 2 s of warm-up before and 2 s of cool-down
+    after that are left out; definitions in which every event enters a segment
     (`count(page_view) >= 1`, a new customer per event), events stamped with the wall
-    clock when sent, changes read with a 10 ms fetch wait; latency = receive time - `at`;
+    clock when sent, changes read with a 10 ms fetch wait; latency = receive time - `at`.
+    Beside them, with the same sender and reader, the broker's own share: a bare
+    producer -> consumer pipe (one hop) and a bare relay (bench/worker/relay.py: the
+    worker's two hops, one record batch per partition per fetch, nothing evaluated);
  4. timer lateness: `since(last(ping)) < 60s`, one ping per customer for 100,000
     customers, stamped now - uniform(0, 60 s), so every exit falls due within the next
     minute; lateness = receive time of the `exit` (cause "timer") - its `at`. Reported
@@ -56,7 +60,7 @@ from pathlib import Path
 from stream.broker import EmbeddedBroker
 from bench.worker.baseline import faust_latency, faust_rate
 from bench.worker.common import Bench, Child, IDLE_MS, PARTITIONS, log, percentile
-from bench.worker.latency import bare_pipe, worker_latency
+from bench.worker.latency import Latency, bare_pipe, bare_relay, worker_latency
 from bench.worker.producing import pre_produce
 from bench.worker.reading import bare_loop
 from bench.worker.throughput import worker_rate
@@ -105,24 +109,8 @@ async def run(args: argparse.Namespace, bench: Bench) -> list[str]:
         f"{runs_text([r['forwarded'] for r in rates])}; dead letters {runs_text([r['dead_letters'] for r in rates])} |",
     ]
 
-    pipe = await bare_pipe(bench, args.rate, args.latency_seconds)
-
-    lat = [await worker_latency(bench, r + 1, args.rate, args.latency_seconds) for r in range(args.latency_runs)]
-    p50 = [percentile(x.values, 50) for x in lat]
-    p99 = [percentile(x.values, 99) for x in lat]
-    missing = sum(x.sent - x.received for x in lat)
-    e50 = [percentile(x.early, 50) for x in lat]
-    e99 = [percentile(x.early, 99) for x in lat]
-    rows += [
-        f"| worker event -> change latency at {args.rate:,.0f} events/s ({args.latency_seconds:.0f} s) | "
-        f"p50 {median(p50):.0f} ms, p99 {median(p99):.0f} ms"
-        f"{f', {missing:,} changes missing' if missing else ''} | p50 {runs_text(p50, ' ms')}; "
-        f"p99 {runs_text(p99, ' ms')}; first 5 s: p50 {median(e50):.0f} ms, p99 {median(e99):.0f} ms |",
-        f"| bare aiokafka producer -> consumer through the broker, same rate and length, no processing | "
-        f"p50 {percentile(pipe.values, 50):.0f} ms, p99 {percentile(pipe.values, 99):.0f} ms | first 5 s: p50 "
-        f"{percentile(pipe.early, 50):.0f} ms, p99 {percentile(pipe.early, 99):.0f} ms; last quarter p99 "
-        f"{pipe.late_tail_p99:.0f} ms |",
-    ]
+    for linger in args.sender_linger_ms:
+        rows += await latency_rows(bench, args, linger)
     log(f"(latency phase took {time.monotonic() - phase:.0f}s)")
     phase = time.monotonic()
 
@@ -165,6 +153,34 @@ async def run(args: argparse.Namespace, bench: Bench) -> list[str]:
     return rows
 
 
+async def latency_rows(bench: Bench, args: argparse.Namespace, linger: int) -> list[str]:
+    """Worker latency runs with a sender lingering `linger` ms, beside the broker's own share
+    (bare pipe: one hop; bare relay: the worker's two hops) with the same sender and reader."""
+    pipe = await bare_pipe(bench, args.rate, args.latency_seconds, linger)
+    relay = await bare_relay(bench, args.rate, args.latency_seconds, linger)
+    lat = [await worker_latency(bench, r + 1, args.rate, args.latency_seconds, linger)
+           for r in range(args.latency_runs)]
+    p50 = [percentile(x.values, 50) for x in lat]
+    p99 = [percentile(x.values, 99) for x in lat]
+    missing = sum(x.sent - x.received for x in lat)
+    e50 = [percentile(x.early, 50) for x in lat]
+    e99 = [percentile(x.early, 99) for x in lat]
+    where = f"at {args.rate:,.0f} events/s ({args.latency_seconds:.0f} s), sender linger {linger} ms"
+
+    def one(x: Latency) -> str:
+        return (f"p50 {percentile(x.values, 50):.0f} ms, p99 {percentile(x.values, 99):.0f} ms | first 5 s: p50 "
+                f"{percentile(x.early, 50):.0f} ms, p99 {percentile(x.early, 99):.0f} ms; last quarter p99 "
+                f"{x.late_tail_p99:.0f} ms |")
+
+    return [
+        f"| worker event -> change latency {where} | p50 {median(p50):.0f} ms, p99 {median(p99):.0f} ms"
+        f"{f', {missing:,} changes missing' if missing else ''} | p50 {runs_text(p50, ' ms')}; "
+        f"p99 {runs_text(p99, ' ms')}; first 5 s: p50 {median(e50):.0f} ms, p99 {median(e99):.0f} ms |",
+        f"| bare relay (the worker's two hops, nothing evaluated) {where} | " + one(relay),
+        f"| bare producer -> consumer (one hop) {where} | " + one(pipe),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=None, help="pre-produced events (default 200,000; quick 50,000)")
@@ -172,7 +188,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=None, help="worker throughput runs (default 3; quick 1)")
     parser.add_argument("--rate", type=float, default=2000.0, help="events/s of the worker latency runs")
     parser.add_argument("--latency-seconds", type=float, default=None, help="measured seconds per latency run (30; 10)")
-    parser.add_argument("--latency-runs", type=int, default=None, help="worker latency runs (default 3; quick 1)")
+    parser.add_argument("--latency-runs", type=int, default=None,
+                        help="worker latency runs per sender linger (default 3; quick 1)")
+    parser.add_argument("--sender-linger-ms", type=lambda text: [int(v) for v in text.split(",")], default=[20, 5],
+                        help="producer linger(s) of the latency phase's event sender, comma-separated (default 20,5)")
     parser.add_argument("--timer-customers", type=int, default=None, help="default 100,000; quick 20,000")
     parser.add_argument("--timer-window", type=int, default=None, help="seconds within which exits fall (60; 20)")
     parser.add_argument("--faust-events", type=int, default=None, help="events the naive Faust rate is measured over "

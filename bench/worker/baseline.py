@@ -12,6 +12,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from bench.worker.common import Bench, Child, INPUTS, PARTITIONS, Usage, log, wall_ms
 from bench.worker.latency import Latency, paced_latency
 
+NAIVE_SENDER_LINGER_MS = 5  # as in the measurements the naive agent is compared with
+
 
 def naive_faust(bench: Bench, name: str, topics: list[str], output: str, defaults: bool, expect: int = 0) -> Child:
     argv = [sys.executable, "-m", "bench.naive_faust", "--broker", bench.broker.url, "--app-id", name,
@@ -61,7 +63,7 @@ async def faust_latency(bench: Bench, defaults: bool, rate: float, seconds: floa
     try:
         await warm_up(bench.bootstrap, source, output, app, lambda k, now: order(f"probe-{k}", f"probe-{k}", now))
         with Usage(app, bench.broker) as usage:
-            result = await paced_latency(bench.bootstrap, source, output, rate, seconds, 2.0,
+            result = await paced_latency(bench.bootstrap, source, output, rate, seconds, NAIVE_SENDER_LINGER_MS,
                                          lambda i, now: order(f"n-{i}", f"nc-{i}", now), stamp_of)
         result.usage = usage.text("Faust app")
         app.check()

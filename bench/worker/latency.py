@@ -1,7 +1,17 @@
-"""Phases 2-3: paced event-to-change latency of the worker, beside a bare producer -> consumer pipe."""
+"""Phases 2-3: paced event-to-change latency of the worker, beside the broker's own share.
+
+The broker's share is measured with the same sender, reader and settings: a bare
+producer -> consumer pipe (one hop) and a bare relay (bench.worker.relay: the worker's
+two hops with nothing in between). The embedded broker lists every stored batch of a
+partition on each fetch that finds data, so its cost per fetch grows with the number
+of batches written since the topic was created: a sender lingering 5 ms writes ~4
+times as many batches as one lingering 20 ms, and the broker's latency grows with it
+within a 30 s run. The sender's linger is therefore a parameter of every run.
+"""
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -11,9 +21,13 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench.worker.common import (
-    Bench, LATENCY_DEFINITIONS, PARTITIONS, Usage, at_ms, cpu_seconds, cpu_wait_seconds, log,
+    Bench, Child, LATENCY_DEFINITIONS, PARTITIONS, Usage, at_ms, cpu_seconds, cpu_wait_seconds, log,
     percentile, stop_task, wall_ms
 )
+
+WARMUP = 2.0  # seconds sent before the measured window (left out: connections, first fetches)
+COOLDOWN = 2.0  # seconds sent after it (left out: when a stream stops, the reader's last fetches
+                # wait up to ~0.4 s on the embedded broker, bare pipe included)
 
 
 @dataclass
@@ -23,6 +37,7 @@ class Latency:
     values: list[float]  # ms, warm-up left out
     send_lag_ms: float  # how far the sender fell behind its schedule, at worst
     late_tail_p99: float  # p99 of the last quarter of the run (a growing backlog shows here)
+    linger_ms: int  # the sender's producer linger
     early: list[float] = field(default_factory=list)  # ms, the first 5 s after the warm-up (topics still small)
     usage: str = ""  # CPU use of the process under test during the run
 
@@ -50,13 +65,14 @@ async def send_paced(producer: AIOKafkaProducer, topic: str, total: int, rate: f
     return lag
 
 
-async def paced_latency(bootstrap: str, topic: str, out_topic: str, rate: float, seconds: float, warmup: float,
+async def paced_latency(bootstrap: str, topic: str, out_topic: str, rate: float, seconds: float, linger_ms: int,
                         make: Callable[[int, int], tuple[bytes, bytes]],
                         stamp_of: Callable[[bytes], int | None]) -> Latency:
-    """Send `make(i, now_ms)` at `rate`/s for warmup + seconds; `stamp_of(output)` gives the send time
-    of the event an output answers (None: not one of ours)."""
+    """Send `make(i, now_ms)` at `rate`/s for WARMUP + seconds + COOLDOWN with a producer lingering
+    `linger_ms`; `stamp_of(output)` gives the send time of the event an output answers (None: not
+    one of ours). Outputs are read with a 10 ms fetch wait; the measured window is `seconds`."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=linger_ms)
     await consumer.start()
     await producer.start()
     arrivals: list[tuple[int, int]] = []  # (received ms, sent ms)
@@ -76,7 +92,7 @@ async def paced_latency(bootstrap: str, topic: str, out_topic: str, rate: float,
         tps = [TopicPartition(out_topic, p) for p in range(PARTITIONS)]
         consumer.assign(tps)
         await consumer.seek_to_end(*tps)
-        total = int(rate * (warmup + seconds))
+        total = int(rate * (WARMUP + seconds + COOLDOWN))
         began_ms = wall_ms()
         reader = asyncio.create_task(read())
         lag = await send_paced(producer, topic, total, rate, make)
@@ -85,12 +101,12 @@ async def paced_latency(bootstrap: str, topic: str, out_topic: str, rate: float,
         await stop_task(reader)
         await producer.stop()
         await consumer.stop()
-    cut = began_ms + warmup * 1000
-    kept = [(received, sent) for received, sent in arrivals if sent >= cut]
-    tail_cut = began_ms + (warmup + seconds * 0.75) * 1000
+    cut, end = began_ms + WARMUP * 1000, began_ms + (WARMUP + seconds) * 1000
+    kept = [(received, sent) for received, sent in arrivals if cut <= sent < end]
+    tail_cut = began_ms + (WARMUP + seconds * 0.75) * 1000
     log("  by send time: " + slices([(s - began_ms, float(r - s)) for r, s in arrivals], 5000))
     return Latency(total, len(arrivals), [float(r - s) for r, s in kept], lag * 1000,
-                   percentile([float(r - s) for r, s in kept if s >= tail_cut], 99),
+                   percentile([float(r - s) for r, s in kept if s >= tail_cut], 99), linger_ms,
                    [float(r - s) for r, s in kept if s < cut + 5000])
 
 
@@ -119,9 +135,9 @@ def slices(points: list[tuple[float, float]], width_ms: float) -> str:
                      for k, v in sorted(buckets.items()))
 
 
-async def bare_pipe(bench: Bench, rate: float, seconds: float) -> Latency:
-    """The broker's own share: events sent and read back from one topic, nothing in between."""
-    topic = "bench-pipe"
+async def bare_pipe(bench: Bench, rate: float, seconds: float, linger_ms: int) -> Latency:
+    """The broker's own share, one hop: events sent and read back from one topic, nothing in between."""
+    topic = f"bench-pipe-{linger_ms}"
     await bench.create(topic)
 
     def make(i: int, now: int) -> tuple[bytes, bytes]:
@@ -139,39 +155,67 @@ async def bare_pipe(bench: Bench, rate: float, seconds: float) -> Latency:
 
     assert bench.broker.process is not None
     with Usage(_Broker(bench.broker.process.pid), bench.broker) as usage:  # type: ignore[arg-type]
-        result = await paced_latency(bench.bootstrap, topic, topic, rate, seconds, 2.0, make,
+        result = await paced_latency(bench.bootstrap, topic, topic, rate, seconds, linger_ms, make,
                                      lambda raw: int(orjson.loads(raw)["timestamp"]))
     result.usage = usage.text("broker").rsplit(",", 1)[0]
-    log(f"bare producer -> consumer at {rate:,.0f}/s: {result.summary()}")
+    log(f"bare producer -> consumer at {rate:,.0f}/s, sender linger {linger_ms} ms: {result.summary()}")
     return result
 
 
-async def worker_latency(bench: Bench, run: int, rate: float, seconds: float) -> Latency:
-    name = f"bench-latency-{run}"
+def _events(prefix: str) -> tuple[Callable[[int, int], tuple[bytes, bytes]], Callable[[bytes], int | None]]:
+    """Page views of a new customer each, and how to find an output's event send time."""
+    marker = f"{prefix}-".encode()
+
+    def make(i: int, now: int) -> tuple[bytes, bytes]:
+        customer = f"c{prefix}-{i}"
+        return customer.encode(), orjson.dumps({"event_id": f"{prefix}-{i}", "type": "page_view",
+                                                "customer_id": customer, "timestamp": now})
+
+    def stamp_of(raw: bytes) -> int | None:
+        change = orjson.loads(raw)
+        return at_ms(change["at"]) if change.get("cause", "").encode().startswith(marker) else None
+
+    return make, stamp_of
+
+
+async def bare_relay(bench: Bench, rate: float, seconds: float, linger_ms: int) -> Latency:
+    """The broker's own share, two hops: the relay reads events and writes one record per event
+    as the worker writes its changes (bench.worker.relay), nothing evaluated."""
+    name = f"bench-relay-{linger_ms}"
+    source, output = f"{name}-events", f"{name}-changes"
+    await bench.create(source, output)
+    relay = Child(name, [sys.executable, "-m", "bench.worker.relay", bench.bootstrap, source, output], {},
+                  bench.workdir / f"{name}.log")
+    make, stamp_of = _events(name)
+    try:
+        await relay.wait_line("relay ready", 120)
+        with Usage(relay, bench.broker) as usage:
+            result = await paced_latency(bench.bootstrap, source, output, rate, seconds, linger_ms, make, stamp_of)
+        result.usage = usage.text("relay")
+        relay.check()
+    finally:
+        relay.stop()
+    log(f"bare relay at {rate:,.0f}/s, sender linger {linger_ms} ms: {result.summary()}")
+    return result
+
+
+async def worker_latency(bench: Bench, run: int, rate: float, seconds: float, linger_ms: int) -> Latency:
+    name = f"bench-latency-{linger_ms}-{run}"
     segments = bench.workdir / name / "segments"
     segments.mkdir(parents=True, exist_ok=True)
     (segments / "latency.yaml").write_text(LATENCY_DEFINITIONS)
     settings = bench.settings(name, segments, [f"{name}-events"])
     worker = await bench.start_worker(settings)
-    prefix = f"lat{run}-".encode()
-
-    def make(i: int, now: int) -> tuple[bytes, bytes]:
-        customer = f"lc{run}-{i}"
-        return customer.encode(), orjson.dumps({"event_id": f"lat{run}-{i}", "type": "page_view",
-                                                "customer_id": customer, "timestamp": now})
-
-    def stamp_of(raw: bytes) -> int | None:
-        change = orjson.loads(raw)
-        return at_ms(change["at"]) if change.get("cause", "").encode().startswith(prefix) else None
+    make, stamp_of = _events(name)
 
     try:
         await worker.wait_line("segmenter worker ready", 120)
         with Usage(worker, bench.broker) as usage:
             result = await paced_latency(bench.bootstrap, settings.topics[0], settings.changes_topic, rate, seconds,
-                                         2.0, make, stamp_of)
+                                         linger_ms, make, stamp_of)
         result.usage = usage.text("worker")
         worker.check()
     finally:
         worker.stop()
-    log(f"worker latency run {run} at {rate:,.0f}/s: {result.summary()}")
+    log(f"worker latency run {run} at {rate:,.0f}/s, sender linger {linger_ms} ms: {result.summary()}")
     return result

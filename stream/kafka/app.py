@@ -29,7 +29,7 @@ from stream.kafka.handover import PendingHandovers
 from stream.kafka.messages import Message
 from stream.kafka.processor import BatchStats, Processor, Topics
 from stream.kafka.statestore import ALIAS_PREFIX, TableAliases, TableStates
-from stream.gcpause import tune_for_service
+from stream.gcpause import ServiceCollector, tune_for_service
 from stream.kafka.timers import TimerIndex
 from stream.metrics.collector import WorkerCollector
 from stream.metrics.worker import WorkerMetrics
@@ -129,6 +129,7 @@ class SegmenterApp:
         self.lock = asyncio.Lock()
         self.ready = False
         self.ready_once = False
+        self.collector: ServiceCollector | None = None  # set once the worker is first ready
         self._acknowledged: asyncio.Future[None] | None = None  # the latest round's acknowledgement
         self.stats = BatchStats()
         self.round_timing = [0, 0.0, 0.0, 0.0]  # rounds, seconds evaluating, writing state, flushing
@@ -247,6 +248,11 @@ class SegmenterApp:
                 if self.ready and (due or self.processor.pending):
                     await self._round(lambda: self.processor.fire(now, self.stats))
 
+        @app.timer(60.0)
+        async def sweep_garbage() -> None:
+            if self.collector is not None:
+                self.collector.sweep()
+
         if os.environ.get("SEGMENTER_DEBUG_ROUNDS"):
             @app.timer(5.0)
             async def report_rounds() -> None:
@@ -300,7 +306,7 @@ class SegmenterApp:
         if republished:
             await self.output.flush(self.app.producer._ensure_producer())
         if not self.ready_once:
-            tune_for_service()  # start-up and recovery are done: freeze what they built
+            self.collector = tune_for_service(self.metrics.gc_paused)  # start-up and recovery are done: freeze what they built
             self.ready_once = True
         self.ready = True
         print(f"segmenter worker ready: partitions {sorted(held)}, {len(self.timers)} timers, "

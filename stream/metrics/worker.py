@@ -15,6 +15,7 @@ from rules import Change
 from stream.metrics.counts import LocalCounts
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+GC_PAUSE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 TIMER_LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
@@ -33,6 +34,11 @@ class WorkerMetrics:
             "segmenter_timer_lag_seconds",
             "How late a time-based flip fired by the timer was published after its due instant",
             buckets=TIMER_LAG_BUCKETS, registry=self.registry)
+        self.gc_pauses = Histogram(
+            "segmenter_gc_pause_seconds",
+            "Pauses of Python's cyclic garbage collector, by generation: every event waits them out",
+            ("generation",), buckets=GC_PAUSE_BUCKETS, registry=self.registry)
+        self._gc_children = [self.gc_pauses.labels(str(generation)) for generation in range(3)]
         self._unpublished: list[tuple[Change, int]] = []
         self._by_label: dict[tuple[str, str], Counter] = {}  # labels() takes a lock and builds a key per call
 
@@ -46,6 +52,9 @@ class WorkerMetrics:
             child = self._by_label[labels] = self.changes.labels(*labels)
         child.inc()
         self._unpublished.append((change, appended_ms))
+
+    def gc_paused(self, generation: int, seconds: float) -> None:
+        self._gc_children[generation].observe(seconds)
 
     def sent(self) -> list[tuple[Change, int]]:
         """The changes queued since the last call: the round's, handed to the producer."""

@@ -10,7 +10,7 @@ EXPECTED = {
     "segmenter_events_total", "segmenter_dead_letters_total", "segmenter_change_latency_seconds",
     "segmenter_changes_total", "segmenter_segment_members", "segmenter_customers", "segmenter_timer_lag_seconds",
     "segmenter_timers_pending", "segmenter_consumer_lag_messages", "segmenter_definition_info",
-    "segmenter_worker_partitions", "segmenter_sink_changes_total", "segmenter_sink_deliveries_total",
+    "segmenter_worker_partitions", "segmenter_gc_pause_seconds", "segmenter_sink_changes_total", "segmenter_sink_deliveries_total",
     "segmenter_sink_retries_total", "segmenter_sink_dead_letters_total", "segmenter_sink_delivery_seconds",
     "segmenter_sink_consumer_lag_messages",
 }
@@ -20,7 +20,8 @@ def test_contract_file_lists_the_contract() -> None:
     metrics = contract_metrics()
     assert set(metrics) == EXPECTED
     assert {name for name, kind in metrics.items() if kind == "histogram"} == {
-        "segmenter_change_latency_seconds", "segmenter_timer_lag_seconds", "segmenter_sink_delivery_seconds"}
+        "segmenter_change_latency_seconds", "segmenter_timer_lag_seconds", "segmenter_sink_delivery_seconds",
+        "segmenter_gc_pause_seconds"}
     for name, kind in metrics.items():
         assert name.endswith("_total") == (kind == "counter"), name
 

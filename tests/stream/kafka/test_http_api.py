@@ -314,6 +314,7 @@ def test_metrics_count_what_happened(fed: Fed) -> None:
                        for (segment, change), n in published.items()}
     assert values["segmenter_change_latency_seconds_count"] >= 1
     assert values["segmenter_timer_lag_seconds_count"] >= 1
+    assert values['segmenter_gc_pause_seconds_count{generation="0"}'] >= 1, "collector pauses are reported"
     assert values["segmenter_worker_partitions"] == 4
     version = load_definitions(SHOP).version
     assert values[f'segmenter_definition_info{{version="{version}"}}'] == 1
