@@ -180,7 +180,7 @@ class SegmenterApp:
             self.processor.begin_round()
             round_id = self.processor.round
             work()
-            self.metrics.counts.count_new(self.states.dirty, self.table.data)
+            self.metrics.counts.count_new(self.states.created())
             processed = time.perf_counter()
             self._write_states()
             written = time.perf_counter()

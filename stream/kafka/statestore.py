@@ -20,6 +20,7 @@ class TableStates(MutableMapping[str, CustomerState]):
         self.cache: dict[str, CustomerState] = {}
         self.dirty: set[str] = set()
         self.deleted: set[str] = set()
+        self.absent: set[str] = set()  # looked up since the last flush, and not in the table
 
     def __getitem__(self, key: str) -> CustomerState:
         found = self.get(key)
@@ -35,6 +36,7 @@ class TableStates(MutableMapping[str, CustomerState]):
             return default
         raw = self.table.get(key)
         if raw is None:
+            self.absent.add(key)
             return default
         state = CustomerState.from_bytes(raw)
         self.cache[key] = state
@@ -66,6 +68,11 @@ class TableStates(MutableMapping[str, CustomerState]):
     def __len__(self) -> int:
         return len(set(self.table.keys()) | set(self.cache))
 
+    def created(self) -> set[str]:
+        """Keys written since the last flush that the table did not hold: every new
+        state is first looked up (and missed), so no table read is needed to tell."""
+        return self.dirty & self.absent
+
     def flush(self, write: Callable[[str, bytes | None], None]) -> int:
         """Write every changed key once (None deletes); returns how many."""
         count = 0
@@ -78,6 +85,7 @@ class TableStates(MutableMapping[str, CustomerState]):
             count += 1
         self.dirty.clear()
         self.deleted.clear()
+        self.absent.clear()
         if len(self.cache) > 200_000:  # bound memory; the table keeps everything
             self.cache.clear()
         return count
@@ -116,6 +124,11 @@ class TableAliases(MutableMapping[str, str]):
 
     def __len__(self) -> int:
         return len(self.pending)
+
+    def created(self) -> set[str]:
+        """Keys written since the last flush that the table did not hold: every new
+        state is first looked up (and missed), so no table read is needed to tell."""
+        return self.dirty & self.absent
 
     def flush(self, write: Callable[[str, bytes | None], None]) -> int:
         for key, value in self.pending.items():

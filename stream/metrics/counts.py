@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any
 
 from rules import Change
 from rules.evaluate.engine import ANONYMOUS
@@ -38,12 +37,9 @@ class LocalCounts:
             self.customers += 1
             self.members.update(state.memberships())
 
-    def count_new(self, keys: Iterable[str], store: Any) -> None:
-        """Before a round's changed states are written: count the customers whose state
-        the store does not hold yet."""
-        for key in keys:
-            if is_customer_key(key) and store.get(key.encode()) is None:
-                self.customers += 1
+    def count_new(self, created: Iterable[str]) -> None:
+        """Count the customers among a round's new states (`TableStates.created`)."""
+        self.customers += sum(1 for key in created if is_customer_key(key))
 
     def changed(self, change: Change) -> None:
         self.members[change.segment] += 1 if change.change == "enter" else -1
