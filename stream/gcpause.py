@@ -30,6 +30,10 @@ SERVICE_THRESHOLDS = (5_000, 10, 10)
 SWEEP_EVERY = 1800.0
 """Seconds between full collections that also walk frozen objects (see `ServiceCollector`)."""
 
+SWEEP_FLOOR = 100_000
+"""A doubling of the frozen set counts from at least this many objects, so a small
+worker is not swept every few seconds while its first states arrive."""
+
 
 class ServiceCollector:
     """Keeps the worker's collector pauses short as its cached states grow.
@@ -63,7 +67,7 @@ class ServiceCollector:
             gc.freeze()
 
     def sweep_due(self) -> bool:
-        return (gc.get_freeze_count() > 2 * max(self.baseline, 100_000)
+        return (gc.get_freeze_count() > 2 * max(self.baseline, SWEEP_FLOOR)
                 or self.clock() - self.swept_at >= SWEEP_EVERY)
 
     def sweep(self) -> int:
