@@ -9,8 +9,8 @@ from typing import Callable
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from bench.worker.common import Bench, Child, INPUTS, PARTITIONS, Usage, log, wall_ms
-from bench.worker.latency import Latency, paced_latency
+from bench.worker.common import Bench, Child, INPUTS, PARTITIONS, log, wall_ms
+from bench.worker.latency import Latency, child_latency
 
 NAIVE_SENDER_LINGER_MS = 5  # as in the measurements the naive agent is compared with
 
@@ -60,15 +60,9 @@ async def faust_latency(bench: Bench, defaults: bool, rate: float, seconds: floa
         crossed = orjson.loads(raw)
         return int(crossed["timestamp"]) if str(crossed.get("event_id", "")).startswith("n-") else None
 
-    try:
-        await warm_up(bench.bootstrap, source, output, app, lambda k, now: order(f"probe-{k}", f"probe-{k}", now))
-        with Usage(app, bench.broker) as usage:
-            result = await paced_latency(bench.bootstrap, source, output, rate, seconds, NAIVE_SENDER_LINGER_MS,
-                                         lambda i, now: order(f"n-{i}", f"nc-{i}", now), stamp_of)
-        result.usage = usage.text("Faust app")
-        app.check()
-    finally:
-        app.stop()
+    ready = warm_up(bench.bootstrap, source, output, app, lambda k, now: order(f"probe-{k}", f"probe-{k}", now))
+    result = await child_latency(bench, app, "Faust app", ready, source, output, rate, seconds, NAIVE_SENDER_LINGER_MS,
+                                 lambda i, now: order(f"n-{i}", f"nc-{i}", now), stamp_of)
     log(f"naive Faust ({'defaults' if defaults else 'adjusted'}) latency at {rate:,.0f}/s: {result.summary()}")
     return result
 

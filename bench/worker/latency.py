@@ -15,7 +15,7 @@ import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Awaitable, Callable
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -110,6 +110,23 @@ async def paced_latency(bootstrap: str, topic: str, out_topic: str, rate: float,
                    [float(r - s) for r, s in kept if s < cut + 5000])
 
 
+async def child_latency(bench: Bench, child: Child, label: str, ready: Awaitable[object], topic: str,
+                        out_topic: str, rate: float, seconds: float, linger_ms: int,
+                        make: Callable[[int, int], tuple[bytes, bytes]],
+                        stamp_of: Callable[[bytes], int | None]) -> Latency:
+    """`paced_latency` through a process under test: once `ready`, measured with its CPU use
+    (`label`), checked to be still alive, and stopped afterwards whatever happens."""
+    try:
+        await ready
+        with Usage(child, bench.broker) as usage:
+            result = await paced_latency(bench.bootstrap, topic, out_topic, rate, seconds, linger_ms, make, stamp_of)
+        result.usage = usage.text(label)
+        child.check()
+    finally:
+        child.stop()
+    return result
+
+
 async def settle(count: Callable[[], int], want: int, idle: float, cap: float,
                  check: Callable[[], None] | None = None) -> None:
     """Wait until count() reaches want, or stops growing for `idle` seconds, or `cap` seconds pass."""
@@ -187,14 +204,8 @@ async def bare_relay(bench: Bench, rate: float, seconds: float, linger_ms: int) 
     relay = Child(name, [sys.executable, "-m", "bench.worker.relay", bench.bootstrap, source, output], {},
                   bench.workdir / f"{name}.log")
     make, stamp_of = _events(name)
-    try:
-        await relay.wait_line("relay ready", 120)
-        with Usage(relay, bench.broker) as usage:
-            result = await paced_latency(bench.bootstrap, source, output, rate, seconds, linger_ms, make, stamp_of)
-        result.usage = usage.text("relay")
-        relay.check()
-    finally:
-        relay.stop()
+    result = await child_latency(bench, relay, "relay", relay.wait_line("relay ready", 120), source, output,
+                                 rate, seconds, linger_ms, make, stamp_of)
     log(f"bare relay at {rate:,.0f}/s, sender linger {linger_ms} ms: {result.summary()}")
     return result
 
@@ -207,15 +218,7 @@ async def worker_latency(bench: Bench, run: int, rate: float, seconds: float, li
     settings = bench.settings(name, segments, [f"{name}-events"])
     worker = await bench.start_worker(settings)
     make, stamp_of = _events(name)
-
-    try:
-        await worker.wait_line("segmenter worker ready", 120)
-        with Usage(worker, bench.broker) as usage:
-            result = await paced_latency(bench.bootstrap, settings.topics[0], settings.changes_topic, rate, seconds,
-                                         linger_ms, make, stamp_of)
-        result.usage = usage.text("worker")
-        worker.check()
-    finally:
-        worker.stop()
+    result = await child_latency(bench, worker, "worker", worker.wait_line("segmenter worker ready", 120),
+                                 settings.topics[0], settings.changes_topic, rate, seconds, linger_ms, make, stamp_of)
     log(f"worker latency run {run} at {rate:,.0f}/s, sender linger {linger_ms} ms: {result.summary()}")
     return result
