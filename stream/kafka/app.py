@@ -45,13 +45,17 @@ def _raw_topic(app: faust.App, name: str, partitions: int) -> Any:
 
 
 class _StrKeys(MutableMapping[str, bytes]):
-    """The Faust table seen with str keys (the table itself stores raw bytes)."""
+    """The Faust table seen with str keys (the table itself stores raw bytes).
+
+    Reads go to the table's store directly, as the worker's writes already do
+    (`_write_states`): `Table.get` adds a sensor call and a `__missing__` round trip per
+    lookup, which for new customers (every lookup a miss) cost more than the read."""
 
     def __init__(self, table: Any) -> None:
         self.table = table
 
     def get(self, key: str, default: bytes | None = None) -> bytes | None:  # type: ignore[override]
-        found = self.table.get(key.encode())
+        found = self.table.data.get(key.encode())
         return default if found is None else found
 
     def __getitem__(self, key: str) -> bytes:

@@ -12,7 +12,7 @@ import functools
 import itertools
 from typing import Any
 
-from aiokafka.partitioner import murmur2
+from stream.kafka.partitioner import murmur2
 
 Queued = tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]
 NO_HEADERS: list[tuple[str, bytes]] = []
@@ -20,8 +20,8 @@ NO_HEADERS: list[tuple[str, bytes]] = []
 
 @functools.lru_cache(maxsize=1 << 17)
 def _hash(key: bytes) -> int:
-    """Kafka's default partitioner hash (murmur2, pure Python in aiokafka): cached,
-    since the same customers come back round after round."""
+    """Kafka's default partitioner hash: cached, since the same customers come back
+    round after round."""
     return murmur2(key) & 0x7FFFFFFF
 
 
