@@ -26,8 +26,7 @@ from bench.worker.common import (
 )
 
 WARMUP = 2.0  # seconds sent before the measured window (left out: connections, first fetches)
-COOLDOWN = 2.0  # seconds sent after it (left out: when a stream stops, the reader's last fetches
-                # wait up to ~0.4 s on the embedded broker, bare pipe included)
+COOLDOWN = 2.0  # seconds sent after it, left out so the measured window ends in steady traffic
 
 
 @dataclass
