@@ -52,12 +52,14 @@ def _parse_rfc3339(text: str) -> int:
 
 
 def fast_timestamp(text: str) -> int:
-    """RFC 3339 text -> epoch ms on the hot path; falls back for the precise error."""
+    """RFC 3339 text -> epoch ms on the hot path; falls back for the precise error.
+    Accepts exactly what `parse_timestamp` accepts (`datetime.fromisoformat` alone would
+    also take any character between date and time)."""
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         return parse_timestamp(text)
-    if parsed.tzinfo is None or len(text) < 20:
+    if parsed.tzinfo is None or len(text) < 20 or text[10] not in "Tt ":  # what parse_timestamp accepts
         return parse_timestamp(text)
     return (parsed - _EPOCH) // _MILLI
 
@@ -88,21 +90,29 @@ def timestamp_or_none(value: object) -> int | None:
         return None
 
 
-_MINUTES: dict[int, str] = {}  # epoch minute -> "YYYY-MM-DDTHH:MM:", for format_timestamp
+_DAYS: dict[int, str] = {}  # epoch day -> "YYYY-MM-DDT", for format_timestamp
+_TWO_DIGITS = [f"{n:02d}" for n in range(100)]
+_MILLIS = [f".{n:03d}" for n in range(1000)]
 
 
 def format_timestamp(ms: int) -> str:
     """Epoch ms -> `2026-11-20T10:00:00Z` (milliseconds shown only when not zero).
 
-    Every change event carries one, and consecutive changes mostly fall in the same
-    minute (live, or replayed in time order): the text up to the minute is kept for
-    the latest few thousand minutes, which makes this about three times cheaper."""
+    Every change event carries one. The date part is kept per day (a replay over a
+    year of history needs a few hundred) and the time of day is put together from
+    ready-made two-digit strings: about six times cheaper than `time.gmtime` and
+    format specifications per call, on changes spread over many days."""
     seconds, millis = divmod(ms, 1000)
-    minute, second = divmod(seconds, 60)
-    prefix = _MINUTES.get(minute)
+    day, second = divmod(seconds, 86_400)
+    prefix = _DAYS.get(day)
     if prefix is None:
-        if len(_MINUTES) >= 4096:
-            _MINUTES.clear()
-        t = time.gmtime(minute * 60)
-        prefix = _MINUTES[minute] = f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:"
-    return f"{prefix}{second:02d}.{millis:03d}Z" if millis else f"{prefix}{second:02d}Z"
+        if len(_DAYS) >= 8192:
+            _DAYS.clear()
+        t = time.gmtime(day * 86_400)
+        prefix = _DAYS[day] = f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
+    hour, second = divmod(second, 3600)
+    minute, second = divmod(second, 60)
+    two = _TWO_DIGITS
+    if millis:
+        return f"{prefix}{two[hour]}:{two[minute]}:{two[second]}{_MILLIS[millis]}Z"
+    return f"{prefix}{two[hour]}:{two[minute]}:{two[second]}Z"

@@ -1,6 +1,5 @@
 """Change events carry `at` as RFC 3339 UTC text with milliseconds only when not zero
-(SPEC section 4). `format_timestamp` keeps the text up to the minute for recent
-minutes; it must agree with `datetime`'s own formatting for any instant, in any
+(SPEC section 4). `format_timestamp` keeps the date text of recent days; it must agree with `datetime`'s own formatting for any instant, in any
 order (cache hits, misses and the cache being emptied), and read back exactly."""
 from __future__ import annotations
 
@@ -9,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rules.timeutil import format_timestamp, parse_timestamp
+from rules.timeutil import fast_timestamp, format_timestamp, parse_timestamp
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 instants = st.integers(-(10**12), 253_402_300_799_999)  # 1938 .. 9999-12-31
@@ -31,7 +30,47 @@ def test_formatting_agrees_with_datetime_and_reads_back(moments: list[int]) -> N
         assert parse_timestamp(text) == ms
 
 
-def test_more_minutes_than_are_kept() -> None:
-    moments = [1_700_000_000_000 + minute * 60_000 + minute % 1000 for minute in range(10_000)]
+def test_more_days_than_are_kept() -> None:
+    moments = [1_000_000_000_000 + day * 86_400_000 + day * 7_919 % 86_400_000 for day in range(10_000)]
     assert [format_timestamp(ms) for ms in moments] == [_reference(ms) for ms in moments]
     assert [format_timestamp(ms) for ms in reversed(moments)] == [_reference(ms) for ms in reversed(moments)]
+
+
+def _shapes(ms: int) -> list[str]:
+    moment = EPOCH + timedelta(milliseconds=ms)
+    base = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    millis = f"{moment.microsecond // 1000:03d}"
+    return [f"{base}Z", f"{base}.{millis}Z", f"{base}+00:00", f"{base}.{millis}+02:00", f"{base}z"]
+
+
+def _reference_ms(text: str) -> int | None:
+    """What `datetime` makes of an RFC 3339 text with offset (None: not one)."""
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None or len(text) < 20 or text[10] not in "Tt ":
+        return None
+    return (parsed - EPOCH) // timedelta(milliseconds=1)
+
+
+def _fast_or_none(text: str) -> int | None:
+    try:
+        return fast_timestamp(text)
+    except ValueError:
+        return None
+
+
+@settings(max_examples=400, deadline=None)
+@given(instants, st.integers(0, 19), st.sampled_from(["9", "6", "a", " ", "+", "-", ":", "T", "Z", "0"]))
+def test_fast_parsing_agrees_with_datetime_on_good_and_broken_texts(ms: int, where: int, char: str) -> None:
+    for text in _shapes(ms):
+        assert _fast_or_none(text) == _reference_ms(text), text
+        broken = text[:where] + char + text[where + 1:]
+        assert _fast_or_none(broken) == _reference_ms(broken), broken
+
+
+def test_fast_parsing_rejects_out_of_range_fields() -> None:
+    for text in ["2025-02-30T10:00:00Z", "2025-01-01T24:00:00Z", "2025-01-01T10:60:00Z", "2025-01-01T10:00:60Z",
+                 "2025-01-01T1 :00:00Z", "2025-01-01T10:00:00.+12Z", "2025-13-01T10:00:00Z"]:
+        assert _fast_or_none(text) is None, text
