@@ -25,6 +25,7 @@ from stream.settings import Settings
 
 HELP = "run everything on this machine: embedded broker, worker, sinks, simulated shop, live changes and sizes"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+STOP_WITHIN = 5.0  # seconds the demo gives its own producer and consumer to stop on Ctrl-C
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -94,8 +95,11 @@ async def _main(args: argparse.Namespace, view: DemoView, broker: EmbeddedBroker
             task.cancel()
         with contextlib.suppress(Exception):
             await asyncio.gather(*tasks, return_exceptions=True)
-        await producer.stop()
-        await consumer.stop()
+        # Ctrl-C must not wait on a slow or stuck broker (a producer's stop flushes what is
+        # queued, with 40 s request timeouts): what is not sent by then is dropped.
+        for client in (producer, consumer):
+            with contextlib.suppress(Exception, asyncio.TimeoutError):
+                await asyncio.wait_for(client.stop(), STOP_WITHIN)
 
 
 async def _traffic(args: argparse.Namespace, view: DemoView, producer: AIOKafkaProducer, worker: WorkerProcess) -> None:
