@@ -5,6 +5,7 @@ import argparse
 import asyncio
 import contextlib
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -37,6 +38,11 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Ctrl-C, `kill -INT` and `kill` (SIGTERM) all stop the demo and everything it
+    # started. A demo launched as a background job of a script inherits SIGINT ignored,
+    # and SIGTERM would end it without stopping its children (each in its own session).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     workdir = Path(tempfile.mkdtemp(prefix="segmenter-demo-"))
     segments = workdir / "segments"
     segments.mkdir()
