@@ -125,11 +125,6 @@ class TableAliases(MutableMapping[str, str]):
     def __len__(self) -> int:
         return len(self.pending)
 
-    def created(self) -> set[str]:
-        """Keys written since the last flush that the table did not hold: every new
-        state is first looked up (and missed), so no table read is needed to tell."""
-        return self.dirty & self.absent
-
     def flush(self, write: Callable[[str, bytes | None], None]) -> int:
         for key, value in self.pending.items():
             write(ALIAS_PREFIX + key, value.encode())
