@@ -52,16 +52,12 @@ def _parse_rfc3339(text: str) -> int:
 
 
 def fast_timestamp(text: str) -> int:
-    """RFC 3339 text -> epoch ms on the hot path; falls back for the precise error.
-    Accepts exactly what `parse_timestamp` accepts (`datetime.fromisoformat` alone would
-    also take any character between date and time)."""
+    """RFC 3339 text -> epoch ms on the hot path: `parse_timestamp` for text, without its
+    type checks; the error message is built only when the text is bad."""
     try:
-        parsed = datetime.fromisoformat(text)
+        return _parse_rfc3339(text)
     except ValueError:
-        return parse_timestamp(text)
-    if parsed.tzinfo is None or len(text) < 20 or text[10] not in "Tt ":  # what parse_timestamp accepts
-        return parse_timestamp(text)
-    return (parsed - _EPOCH) // _MILLI
+        return parse_timestamp(text)  # raises with the reason
 
 
 def parse_timestamp(value: object) -> int:

@@ -1,6 +1,8 @@
 """Change events carry `at` as RFC 3339 UTC text with milliseconds only when not zero
-(SPEC section 4). `format_timestamp` keeps the date text of recent days; it must agree with `datetime`'s own formatting for any instant, in any
-order (cache hits, misses and the cache being emptied), and read back exactly."""
+(SPEC section 4). `format_timestamp` keeps the date text of recent days; it must
+agree with `datetime`'s own formatting for any instant, in any order (cache hits,
+misses and the cache being emptied), and read back exactly. The hot-path parser
+must accept exactly what `datetime` reads as RFC 3339 with an offset."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
