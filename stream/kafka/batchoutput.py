@@ -8,21 +8,13 @@ dead letters and changelog records), so it queues them here and hands each
 from __future__ import annotations
 
 import asyncio
-import functools
 import itertools
 from typing import Any
 
-from stream.kafka.partitioner import murmur2
+from stream.kafka.partitioner import default_partition
 
 Queued = tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]
 NO_HEADERS: list[tuple[str, bytes]] = []
-
-
-@functools.lru_cache(maxsize=1 << 17)
-def _hash(key: bytes) -> int:
-    """Kafka's default partitioner hash: cached, since the same customers come back
-    round after round."""
-    return murmur2(key) & 0x7FFFFFFF
 
 
 class BatchOutput:
@@ -34,7 +26,7 @@ class BatchOutput:
     def partition_for(self, key: bytes | None) -> int:
         if key is None:
             return next(self._spread) % self.partitions
-        return _hash(key) % self.partitions
+        return default_partition(key, self.partitions)
 
     def send(self, topic: str, key: bytes | None, value: bytes | None, headers: dict[str, bytes] | None = None,
              partition: int | None = None) -> None:
