@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,14 @@ def alive(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state != "Z"
+
+
+def kill(pids: Iterable[int]) -> None:
+    """SIGKILL what a failed run left: the demo's children run in their own sessions, and
+    left alive they would load the machine for every later test."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def csv_rows(path: Path) -> list[list[str]]:
@@ -119,17 +128,11 @@ def test_demo_runs_the_sinks_and_ctrl_c_leaves_nothing_behind(stop_signal: int, 
         try:
             code = demo.wait(120)
         except subprocess.TimeoutExpired:
-            # its children run in their own sessions: kill them too, or they load the machine
-            # for every later test
-            for pid in {demo.pid} | children:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+            kill({demo.pid} | children)
             pytest.fail(f"the demo did not stop within 120 s of {signal.Signals(stop_signal).name}; it printed:\n" + "".join(lines))
         reader.join(10)
     left = [pid for pid in children if alive(pid)]
-    for pid in left:  # so a failure here does not load the machine for later tests
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    kill(left)
     assert code == 0, "".join(lines)
     assert children, "the demo started no processes"
     assert left == []
