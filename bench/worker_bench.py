@@ -9,13 +9,16 @@ phase on its own topics (created first, 4 partitions) and its own consumer group
     customer over 400 days ending now, keyed by customer, split over
     orders/behavior/customers as the demo does) are produced up front with aiokafka's
     batch API; then a `segmenter worker` process (memory store, example definitions)
-    is timed from its "segmenter worker ready" line until
+    is timed from its (first) "segmenter worker ready" line until
       * its last state write: the greatest producer timestamp of anything it wrote
         (table changelog, changes, repartition, dead letters), i.e. processing done;
       * its committed offsets reach the end of the inputs and of its repartition
         topic (Faust commits every 10,000 events or 2.8 s, so this comes later);
     with the worker's and the broker's CPU seconds (/proc/<pid>/stat) and the time the
     worker waited for a core (/proc/<pid>/task/*/schedstat: the machine is shared);
+    then the same (3 runs) for one worker run with `--processes 2` (`--processes`):
+    its processes split the partitions; the clock starts at the first process's ready
+    line, so the others' start and the rebalance they cause count against it;
  2. the bare loop over the same events: AIOKafkaConsumer getmany + orjson.loads;
  3. event-to-change latency at 2,000 events/s, for each sender linger (default 20 ms,
     then 5 ms): 3 worker runs of 30 s, with 2 s of warm-up before and 2 s of cool-down
@@ -108,6 +111,16 @@ async def run(args: argparse.Namespace, bench: Bench) -> list[str]:
         f"memberships {runs_text([r['members'] for r in rates])}; forwarded "
         f"{runs_text([r['forwarded'] for r in rates])}; dead letters {runs_text([r['dead_letters'] for r in rates])} |",
     ]
+    for processes in args.processes:
+        multi = [await worker_rate(bench, r + 1, processes) for r in range(args.runs)]
+        m_rate = [r["rate"] for r in multi]
+        rows.append(
+            f"| one worker run as {processes} processes (`--processes {processes}`), first ready -> last state write | "
+            f"{median(m_rate):,.0f} events/s (CPU {median([r['cpu_worker'] for r in multi]) / bench.total * 1e6:.0f} "
+            f"µs/event, all processes) | {runs_text(m_rate)}; to committed offsets "
+            f"{runs_text([r['rate_committed'] for r in multi])} |")
+    log(f"(throughput phases, with --processes, took {time.monotonic() - phase:.0f}s)")
+    phase = time.monotonic()
 
     for linger in args.sender_linger_ms:
         rows += await latency_rows(bench, args, linger)
@@ -186,6 +199,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=None, help="pre-produced events (default 200,000; quick 50,000)")
     parser.add_argument("--quick", action="store_true", help="smaller sizes, one run each, ~2-3 minutes")
     parser.add_argument("--runs", type=int, default=None, help="worker throughput runs (default 3; quick 1)")
+    parser.add_argument("--processes", type=lambda text: [int(v) for v in text.split(",") if v], default=[2],
+                        help="also time one worker run with each of these --processes (default 2; '' for none)")
     parser.add_argument("--rate", type=float, default=2000.0, help="events/s of the worker latency runs")
     parser.add_argument("--latency-seconds", type=float, default=None, help="measured seconds per latency run (30; 10)")
     parser.add_argument("--latency-runs", type=int, default=None,

@@ -47,6 +47,9 @@ class Settings:
     session_timeout: float = 6.0  # seconds; short timeouts make group joins fast
     rebalance_timeout: float = 3.0
     delivery: str = "batch"  # batch: whole fetches straight to the evaluator; stream: a Faust agent
+    # Worker processes started as one worker (see stream/supervisor.py): one process
+    # evaluates on one core (Python's GIL), so a machine with cores to spare runs more.
+    processes: int = 1
 
 
 LISTS = {"brokers", "topics"}
@@ -64,6 +67,8 @@ HELP = {
                "hostname when it is 0.0.0.0>:<web port>)",
     "api_token": "bearer token required by the HTTP API (empty: none)",
     "delivery": "batch (default: each fetch goes straight to the evaluator) or stream (a Faust agent)",
+    "processes": "worker processes to run as one worker, at most one per core; they split the partitions, "
+                 "process i keeps its store in <data-dir>/process-<i> and serves HTTP on <web-port>+i",
 }
 
 
@@ -102,6 +107,16 @@ def fill(settings: Any, args: argparse.Namespace | None, environ: Mapping[str, s
             raw = environ.get("SEGMENTER_" + item.name.upper())
         if raw is not None:
             setattr(settings, item.name, _convert(item.name, raw, getattr(settings, item.name)))
+
+
+def to_environment(settings: Any) -> dict[str, str]:
+    """Every field as its `SEGMENTER_*` variable: what `fill` reads back in a child process."""
+    environment = {}
+    for item in fields(settings):
+        value = getattr(settings, item.name)
+        text = ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
+        environment["SEGMENTER_" + item.name.upper()] = text
+    return environment
 
 
 def from_arguments(args: argparse.Namespace | None = None, environ: dict[str, str] | None = None) -> Settings:

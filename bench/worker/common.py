@@ -63,6 +63,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICK
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its running descendants (a worker run with --processes has children)."""
+    found = [pid]
+    for tasks in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            found += [p for child in tasks.read_text().split() for p in process_tree(int(child))]
+        except OSError:
+            pass
+    return found
+
+
 def cpu_wait_seconds(pid: int) -> float:
     """Seconds the process's threads spent runnable but waiting for a core (/proc/<pid>/task/*/schedstat)."""
     total = 0
@@ -143,10 +154,10 @@ class Child:
                                f"{self.tail()}")
 
     def cpu(self) -> float:
-        return cpu_seconds(self.process.pid)
+        return sum(cpu_seconds(pid) for pid in process_tree(self.process.pid))
 
     def waited(self) -> float:
-        return cpu_wait_seconds(self.process.pid)
+        return sum(cpu_wait_seconds(pid) for pid in process_tree(self.process.pid))
 
     def stop(self, timeout: float = 15.0) -> None:
         if self in Child.running:
@@ -215,7 +226,8 @@ class Bench:
         await ensure_topics(settings, worker_topics(settings))
         env = {**settings_env(settings), "SEGMENTER_APP_ID": settings.app_id,
                "SEGMENTER_TOPICS": ",".join(settings.topics), "SEGMENTER_CHANGES_TOPIC": settings.changes_topic,
-               "SEGMENTER_REPARTITION_TOPIC": settings.repartition_topic, "SEGMENTER_DLQ_TOPIC": settings.dlq_topic}
+               "SEGMENTER_REPARTITION_TOPIC": settings.repartition_topic, "SEGMENTER_DLQ_TOPIC": settings.dlq_topic,
+               "SEGMENTER_PROCESSES": str(settings.processes)}
         return Child(settings.app_id, [sys.executable, "-m", "stream.cli", "worker"], env,
                      self.workdir / f"{settings.app_id}.log")
 

@@ -23,6 +23,13 @@ def run(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         print("worker not started: fix the definitions above", file=sys.stderr)
         return 1
+    if settings.processes < 1:
+        print(f"--processes must be 1 or more, not {settings.processes}", file=sys.stderr)
+        return 1
+    if settings.processes > 1 and settings.web_url:
+        print("--web-url names one process; with --processes each process i advertises "
+              "http://<host>:<web-port + i>: leave --web-url unset, or run one process per worker", file=sys.stderr)
+        return 1
     import faust
 
     from stream.kafka.app import SegmenterApp
@@ -34,6 +41,11 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:  # noqa: BLE001 - report any connection problem plainly
         print(f"cannot reach Kafka at {', '.join(settings.brokers)}: {exc}", file=sys.stderr)
         return 1
+    settings.data_dir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
+    if settings.processes > 1:
+        from stream.supervisor import supervise
+
+        return supervise(settings)
     segmenter = SegmenterApp(settings, definitions)
     worker = faust.Worker(segmenter.app, loglevel="warning", redirect_stdouts=False)
     worker.spinner = None  # the spinner is what leaves the root logger at DEBUG

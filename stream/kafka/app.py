@@ -314,7 +314,7 @@ class SegmenterApp:
             self.ready_once = True
         self.ready = True
         print(f"segmenter worker ready: partitions {sorted(held)}, {len(self.timers)} timers, "
-              f"{republished} changes re-sent", file=sys.stderr, flush=True)
+              f"{republished} changes re-sent (pid {os.getpid()})", file=sys.stderr, flush=True)
 
 
 def _message(event: Any) -> Message:

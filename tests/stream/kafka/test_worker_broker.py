@@ -15,7 +15,9 @@ of periods with disjoint customers, each period later than the one before.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import signal
 import time
 import uuid
 from collections import Counter
@@ -41,6 +43,8 @@ from memory_bus import partition_of
 SHOP = REPO / "examples" / "segments"
 START = datetime(2025, 1, 1, tzinfo=timezone.utc)
 READY = re.compile(r"segmenter worker ready: partitions \[([\d, ]*)\]")
+READY_PID = re.compile(r"segmenter worker ready: partitions \[([\d, ]*)\].*\(pid (\d+)\)")
+PIDS = re.compile(r"segmenter worker: \d+ processes \(pids ([\d, ]+)\)")
 
 
 def now_ms() -> int:
@@ -71,11 +75,11 @@ class Deployment:
         return Settings(brokers=[self.broker.url], topics=self.inputs, changes_topic=self.changes,
                         dlq_topic=self.dlq, repartition_topic=f"{self.name}-repartition", app_id=self.name)
 
-    def start_worker(self) -> WorkerProcess:
+    def start_worker(self, **extra: str) -> WorkerProcess:
         s = self.settings
         env = worker_env(self.broker.bootstrap, self.segments, self.folder / "data", self.name,
                          topics=",".join(s.topics), changes_topic=s.changes_topic, dlq_topic=s.dlq_topic,
-                         repartition_topic=s.repartition_topic)
+                         repartition_topic=s.repartition_topic, **extra)
         worker = WorkerProcess(env, self.folder / f"worker-{len(self.workers) + 1}.log")
         self.workers.append(worker)
         return worker
@@ -117,6 +121,10 @@ def deploy(broker: EmbeddedBroker, tmp_path: Path, request: pytest.FixtureReques
             for worker in deployment.workers:
                 worker.stop(timeout=10)
                 worker.kill()
+                try:  # whatever its processes left in its group, too
+                    os.killpg(worker.process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
         assert all(w.process.poll() is not None for dep in made for w in dep.workers), "a worker is still running"
 
 
@@ -370,3 +378,54 @@ def test_after_a_restart_flips_wait_for_the_backlog(deploy, tmp_path) -> None:
     lapsed = [(c["change"], c["seq"], c["cause"], at_ms(c) - t0) for c in changes if c["segment"] == "lapsed"]
     assert lapsed == [("enter", 1, "timer", 25_001)]
     assert by_id(changes) == by_id(replayed(load_definitions(folder), raws, now_ms())[0])
+
+
+# -- f: one worker run as several processes ----------------------------------------------
+def latest_split(worker: WorkerProcess) -> dict[int, set[int]]:
+    """pid -> partitions of its latest ready line (processes of one worker share a log)."""
+    split: dict[int, set[int]] = {}
+    for match in (READY_PID.search(line) for line in list(worker.lines)):
+        if match:
+            split[int(match.group(2))] = {int(p) for p in match.group(1).split(",") if p.strip()}
+    return split
+
+
+def running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("stop_with", [signal.SIGTERM, signal.SIGKILL])
+def test_a_worker_of_two_processes_splits_the_partitions_and_stops_as_one(deploy, stop_with) -> None:
+    """`--processes 2`: the processes share the partitions like two workers, publish the
+    stream replay gives, and stop together when the worker is stopped (SIGTERM) or
+    killed (SIGKILL: the processes get their parent-death signal)."""
+    d = deploy(("behavior",))
+    worker = d.start_worker(processes="2")
+    deadline = time.monotonic() + 90
+    while True:
+        split = latest_split(worker)
+        parts = list(split.values())
+        if len(parts) == 2 and not parts[0] & parts[1] and parts[0] | parts[1] == {0, 1, 2, 3} and all(parts):
+            break
+        assert time.monotonic() < deadline, "".join(worker.lines[-30:])
+        assert not worker.exited(), "".join(worker.lines[-30:])
+        time.sleep(0.1)
+    pids = {int(p) for p in PIDS.search("".join(worker.lines)).group(1).split(", ")}  # type: ignore[union-attr]
+    assert set(split) == pids
+
+    raws = period(31, START, 40, 400, "p", late_rate=0.0)
+    d.produce_keyed(d.inputs[0], raws)
+    predicted, _ = replayed(load_definitions(SHOP), raws, now_ms())
+    records = d.read_changes(len(predicted))
+    assert_equal_to_replay(changes_of(records), raws, now_ms())
+
+    os.kill(worker.process.pid, stop_with)
+    code = worker.process.wait(30)
+    assert code == (0 if stop_with == signal.SIGTERM else -signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while any(running(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(running(pid) for pid in pids), "a worker process outlived its worker"
