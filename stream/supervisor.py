@@ -52,7 +52,13 @@ def start(settings: Settings) -> subprocess.Popen[bytes]:
 
 def supervise(settings: Settings) -> int:
     """Run `settings.processes` worker processes until one exits or a signal stops them."""
-    children = [start(process_settings(settings, index)) for index in range(settings.processes)]
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        for index in range(settings.processes):
+            children.append(start(process_settings(settings, index)))
+    except OSError:
+        _stop(children)
+        raise
     print(f"segmenter worker: {len(children)} processes (pids {', '.join(str(c.pid) for c in children)})",
           file=sys.stderr, flush=True)
     stopping = False
@@ -60,9 +66,7 @@ def supervise(settings: Settings) -> int:
     def stop(signum: int, _: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
+        _stop(children)
 
     previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -71,12 +75,22 @@ def supervise(settings: Settings) -> int:
         if not stopping:
             print(f"segmenter worker: process {exited.pid} exited with {code}; stopping the others",
                   file=sys.stderr, flush=True)
-            stop(signal.SIGTERM, None)
+            _stop(children)
         _wait_all(children)
-        return 0 if stopping else (code or 1)
+        print("segmenter worker: processes ended: " + ", ".join(f"pid {c.pid} with {c.returncode}" for c in children),
+              file=sys.stderr, flush=True)
+        if stopping:
+            return 0
+        return 128 - code if code < 0 else (code or 1)  # killed by a signal: as a shell reports it
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def _stop(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
 
 
 def _wait_for_first(children: list[subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:

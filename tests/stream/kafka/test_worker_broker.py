@@ -397,11 +397,12 @@ def running(pid: int) -> bool:
         return False
 
 
-@pytest.mark.parametrize("stop_with", [signal.SIGTERM, signal.SIGKILL])
+@pytest.mark.parametrize("stop_with", ["SIGTERM", "SIGKILL", "one process killed"])
 def test_a_worker_of_two_processes_splits_the_partitions_and_stops_as_one(deploy, stop_with) -> None:
     """`--processes 2`: the processes share the partitions like two workers, publish the
-    stream replay gives, and stop together when the worker is stopped (SIGTERM) or
-    killed (SIGKILL: the processes get their parent-death signal)."""
+    stream replay gives, and stop together when the worker is stopped (SIGTERM), killed
+    (SIGKILL: the processes get their parent-death signal), or when one of them dies (the
+    worker then fails as a whole, with the dead process's status, so it is restarted)."""
     d = deploy(("behavior",))
     worker = d.start_worker(processes="2")
     deadline = time.monotonic() + 90
@@ -422,9 +423,18 @@ def test_a_worker_of_two_processes_splits_the_partitions_and_stops_as_one(deploy
     records = d.read_changes(len(predicted))
     assert_equal_to_replay(changes_of(records), raws, now_ms())
 
-    os.kill(worker.process.pid, stop_with)
-    code = worker.process.wait(30)
-    assert code == (0 if stop_with == signal.SIGTERM else -signal.SIGKILL)
+    if stop_with == "one process killed":
+        os.kill(min(pids), signal.SIGKILL)
+        expected = 128 + signal.SIGKILL
+    else:
+        os.kill(worker.process.pid, getattr(signal, stop_with))
+        expected = 0 if stop_with == "SIGTERM" else -signal.SIGKILL
+    assert worker.process.wait(30) == expected
+    if stop_with != "SIGKILL":  # the survivors left the group in order, none was killed
+        ended = re.search(r"processes ended: (.*)", "".join(worker.lines))
+        assert ended is not None, "".join(worker.lines[-10:])
+        codes = {int(pid): int(code) for pid, code in re.findall(r"pid (\d+) with (-?\d+)", ended.group(1))}
+        assert codes == {pid: -signal.SIGKILL if stop_with != "SIGTERM" and pid == min(pids) else 0 for pid in pids}
     deadline = time.monotonic() + 30
     while any(running(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
