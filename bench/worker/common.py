@@ -74,6 +74,14 @@ def process_tree(pid: int) -> list[int]:
     return found
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    return sum(cpu_seconds(p) for p in process_tree(pid))
+
+
+def tree_wait_seconds(pid: int) -> float:
+    return sum(cpu_wait_seconds(p) for p in process_tree(pid))
+
+
 def cpu_wait_seconds(pid: int) -> float:
     """Seconds the process's threads spent runnable but waiting for a core (/proc/<pid>/task/*/schedstat)."""
     total = 0
@@ -154,10 +162,10 @@ class Child:
                                f"{self.tail()}")
 
     def cpu(self) -> float:
-        return sum(cpu_seconds(pid) for pid in process_tree(self.process.pid))
+        return tree_cpu_seconds(self.process.pid)
 
     def waited(self) -> float:
-        return sum(cpu_wait_seconds(pid) for pid in process_tree(self.process.pid))
+        return tree_wait_seconds(self.process.pid)
 
     def stop(self, timeout: float = 15.0) -> None:
         if self in Child.running:
@@ -179,21 +187,25 @@ class Child:
 
 
 class Usage:
-    """CPU used by a child and the broker, and the child's wait for a core, over a `with` block."""
+    """CPU used by a process (with its children) and the broker, and the process's wait
+    for a core, over a `with` block."""
 
-    def __init__(self, child: Child, broker: EmbeddedBroker) -> None:
-        self.child = child
+    def __init__(self, pid: int, broker: EmbeddedBroker) -> None:
+        self.pid = pid
         self.broker_pid = broker.process.pid if broker.process else 0
+
+    def _own(self) -> tuple[float, float]:
+        return tree_cpu_seconds(self.pid), tree_wait_seconds(self.pid)
 
     def __enter__(self) -> Usage:
         self.began = time.monotonic()
-        self.cpu, self.waited, self.broker = self.child.cpu(), self.child.waited(), cpu_seconds(self.broker_pid)
+        (self.cpu, self.waited), self.broker = self._own(), cpu_seconds(self.broker_pid)
         return self
 
     def __exit__(self, *_: object) -> None:
         self.wall = time.monotonic() - self.began
-        self.cpu = self.child.cpu() - self.cpu
-        self.waited = self.child.waited() - self.waited
+        cpu, waited = self._own()
+        self.cpu, self.waited = cpu - self.cpu, waited - self.waited
         self.broker = cpu_seconds(self.broker_pid) - self.broker
 
     def text(self, name: str) -> str:

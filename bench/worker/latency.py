@@ -21,7 +21,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench.worker.common import (
-    Bench, Child, LATENCY_DEFINITIONS, PARTITIONS, Usage, at_ms, cpu_seconds, cpu_wait_seconds, log,
+    Bench, Child, LATENCY_DEFINITIONS, PARTITIONS, Usage, at_ms, log,
     percentile, stop_task, wall_ms
 )
 
@@ -124,7 +124,7 @@ async def child_latency(bench: Bench, child: Child, label: str, ready: Awaitable
     (`label`), checked to be still alive, and stopped afterwards whatever happens."""
     try:
         await ready
-        with Usage(child, bench.broker) as usage:
+        with Usage(child.process.pid, bench.broker) as usage:
             result = await paced_latency(bench.bootstrap, topic, out_topic, rate, seconds, linger_ms, make, stamp_of)
         result.usage = usage.text(label)
         child.check()
@@ -166,18 +166,8 @@ async def bare_pipe(bench: Bench, rate: float, seconds: float, linger_ms: int) -
     def make(i: int, now: int) -> tuple[bytes, bytes]:
         return f"p-{i}".encode(), orjson.dumps({"i": i, "timestamp": now})
 
-    class _Broker:  # Usage wants a child; measure the broker alone
-        def __init__(self, pid: int) -> None:
-            self.pid = pid
-
-        def cpu(self) -> float:
-            return cpu_seconds(self.pid)
-
-        def waited(self) -> float:
-            return cpu_wait_seconds(self.pid)
-
     assert bench.broker.process is not None
-    with Usage(_Broker(bench.broker.process.pid), bench.broker) as usage:  # type: ignore[arg-type]
+    with Usage(bench.broker.process.pid, bench.broker) as usage:  # the broker alone
         result = await paced_latency(bench.bootstrap, topic, topic, rate, seconds, linger_ms, make,
                                      lambda raw: int(orjson.loads(raw)["timestamp"]))
     result.usage = usage.text("broker").rsplit(",", 1)[0]
