@@ -16,10 +16,9 @@ from pathlib import Path
 from aiokafka import TopicPartition
 
 from stream.broker import EmbeddedBroker
-from stream.demo.process import settings_env
 from stream.kafka import timers as worker_timers
 from stream.kafka.topics import ensure_topics, worker_topics
-from stream.settings import Settings
+from stream.settings import Settings, to_environment
 
 
 REPO = Path(__file__).resolve().parents[2]
@@ -236,11 +235,7 @@ class Bench:
 
     async def start_worker(self, settings: Settings) -> Child:
         await ensure_topics(settings, worker_topics(settings))
-        env = {**settings_env(settings), "SEGMENTER_APP_ID": settings.app_id,
-               "SEGMENTER_TOPICS": ",".join(settings.topics), "SEGMENTER_CHANGES_TOPIC": settings.changes_topic,
-               "SEGMENTER_REPARTITION_TOPIC": settings.repartition_topic, "SEGMENTER_DLQ_TOPIC": settings.dlq_topic,
-               "SEGMENTER_PROCESSES": str(settings.processes)}
-        return Child(settings.app_id, [sys.executable, "-m", "stream.cli", "worker"], env,
+        return Child(settings.app_id, [sys.executable, "-m", "stream.cli", "worker"], to_environment(settings),
                      self.workdir / f"{settings.app_id}.log")
 
     async def create(self, *names: str) -> None:

@@ -42,8 +42,7 @@ from memory_bus import partition_of
 
 SHOP = REPO / "examples" / "segments"
 START = datetime(2025, 1, 1, tzinfo=timezone.utc)
-READY = re.compile(r"segmenter worker ready: partitions \[([\d, ]*)\]")
-READY_PID = re.compile(r"segmenter worker ready: partitions \[([\d, ]*)\].*\(pid (\d+)\)")
+READY = re.compile(r"segmenter worker ready: partitions \[([\d, ]*)\].*\(pid (\d+)\)")
 PIDS = re.compile(r"segmenter worker: \d+ processes \(pids ([\d, ]+)\)")
 
 
@@ -384,7 +383,7 @@ def test_after_a_restart_flips_wait_for_the_backlog(deploy, tmp_path) -> None:
 def latest_split(worker: WorkerProcess) -> dict[int, set[int]]:
     """pid -> partitions of its latest ready line (processes of one worker share a log)."""
     split: dict[int, set[int]] = {}
-    for match in (READY_PID.search(line) for line in list(worker.lines)):
+    for match in (READY.search(line) for line in list(worker.lines)):
         if match:
             split[int(match.group(2))] = {int(p) for p in match.group(1).split(",") if p.strip()}
     return split
