@@ -194,6 +194,13 @@ def make_update(spec: AggregateSpec, where: Callable[[object], object] | None) -
 
     if spec.within is not None and where is None and kind == "count":
         return _window_count(key, spec.width, spec.within)
+    if spec.within is None and where is None and kind == "last_ts":
+        def latest(slots: dict[str, Slot], ts: int, event_id: str, props: dict[str, object], now: int) -> None:
+            found = slots.get(key)
+            if found is None or ts > found:  # type: ignore[operator]
+                slots[key] = ts
+
+        return latest
 
     def general(slots: dict[str, Slot], ts: int, event_id: str, props: dict[str, object], now: int) -> None:
         if where is not None and where(props) is not True:
@@ -290,14 +297,13 @@ def count_drop(buckets: dict[int, int] | None, now: int, within: int, bound: flo
     if not buckets:
         return None
     floor = now - within
-    live = [(start, bucket) for start, bucket in buckets.items() if start > floor]
-    remaining = sum([bucket for _, bucket in live])
+    remaining = sum([bucket for start, bucket in buckets.items() if start > floor])
     if to_bound:
         if remaining <= bound or bound < 0:
             return None
     elif remaining < bound or bound <= 0:
         return None
-    live.sort()
+    live = sorted([(start, bucket) for start, bucket in buckets.items() if start > floor])
     for start, bucket in live:
         remaining -= bucket
         if remaining < bound or (to_bound and remaining == bound):

@@ -23,8 +23,14 @@ ANONYMOUS = "anon:"
 """State key prefix of visitors known only by `anonymous_id`."""
 
 
+SPECIAL_TYPES = frozenset({"identify", "customer_created", "customer_updated"})
+"""Event types with a step of their own: the merge of a visitor, the profile."""
+
 MAX_PLANS = 4096
 """Evaluation plans kept per engine (one per set of segments an evaluation asked for)."""
+
+Step = tuple[tuple[aggregates.Update, ...], Plan | None]
+_UNKNOWN = object()
 
 
 class Engine:
@@ -43,6 +49,7 @@ class Engine:
         self._explainer: Explainer | None = None
         self._plans: dict[tuple[int, ...], Plan] = {}
         self._by_kind: dict[str, Plan | None] = {}  # event type -> plan of the segments it can affect
+        self._steps: dict[str, Step | None] = {}  # see `_step`
 
     # -- events -----------------------------------------------------------------
     def key_of(self, event: Event) -> str:
@@ -59,6 +66,43 @@ class Engine:
         For `identify`, `visitor` is the anonymous history detached elsewhere (see
         `detach_visitor`); without it the engine detaches it from its own states.
         """
+        # The common case in few steps: a known customer's new event, in time, under the
+        # current definitions, with no flip due, of a type that is not special.
+        key = event.customer_id
+        if key is not None and now is None and visitor is None:
+            state = self.states.get(key)
+            if state is not None:
+                ts, event_id, seen, wake = event.ts, event.event_id, state.seen, state.wake
+                step = self._steps.get(event.type, _UNKNOWN)
+                if step is _UNKNOWN:
+                    step = self._step(event.type)
+                if (step is not None and event_id not in seen and ts >= state.clock and (wake is None or wake > ts)
+                        and state.version == self.program.version):
+                    self.applied += 1
+                    seen[event_id] = None
+                    if len(seen) > RECENT_EVENT_IDS:
+                        del seen[next(iter(seen))]
+                    updates, plan = step
+                    if updates:
+                        slots, properties = state.slots, event.properties
+                        for update in updates:
+                            update(slots, ts, event_id, properties, ts)
+                    changes = [] if plan is None else plan(key, state, ts, ts, event_id)
+                    self.states[key] = state
+                    return changes
+        return self._apply(event, now, visitor)
+
+    def _step(self, kind: str) -> Step | None:
+        """What an event of type `kind` does to a known customer: its aggregate updates
+        and the plan of the segments it can affect; None for the types with a step of
+        their own (`SPECIAL_TYPES`)."""
+        step = None
+        if kind not in SPECIAL_TYPES:
+            step = (self.program.update_functions.get(kind, ()), self._plan(self.program.affected.get(kind, ())))
+        self._steps[kind] = step
+        return step
+
+    def _apply(self, event: Event, now: int | None, visitor: CustomerState | None) -> list[Change]:
         key = event.customer_id
         if key is None:
             key = self.key_of(event)

@@ -1,0 +1,57 @@
+"""`Engine.apply` takes a short path for the common event (a known customer, in time,
+under the current definitions, no flip due). What that path leaves to the full step
+must still happen: a state last evaluated under other definitions is evaluated in
+full on its next event, whatever the event's type, and a late event is evaluated at
+the customer's latest instant, not at its own older timestamp."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+
+from rules import Engine, Event, parse_event
+from rules.testing import definitions_from_text
+from rules.timeutil import DAY
+
+T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+
+BEFORE = """
+traits:
+  orders: count(order_placed)
+segments:
+  big_spender:
+    when: sum(order_placed.total) > 1000
+"""
+AFTER = BEFORE + """
+  buyer:
+    when: orders >= 1
+"""
+
+
+def event(event_id: str, kind: str, ts: int, **properties: object) -> Event:
+    return parse_event(orjson.dumps({"event_id": event_id, "type": kind, "customer_id": "c1", "timestamp": ts,
+                                     "properties": properties}))
+
+
+def test_a_state_of_older_definitions_is_evaluated_in_full_on_its_next_event(tmp_path: Path) -> None:
+    old = Engine(definitions_from_text(BEFORE, tmp_path / "before"))
+    old.apply(event("e1", "order_placed", T0, total=50))
+    new = Engine(definitions_from_text(AFTER, tmp_path / "after"), states=old.states)
+    # page_view feeds no trait: only the definitions change can bring `buyer` in
+    changes = new.apply(event("e2", "page_view", T0 + DAY))
+    assert [(c.segment, c.change, c.seq, c.cause) for c in changes] == [("buyer", "enter", 1, "e2")]
+
+
+def test_a_late_event_is_evaluated_at_the_latest_instant_seen(tmp_path: Path) -> None:
+    engine = Engine(definitions_from_text("""
+segments:
+  settled_repeat_buyer:
+    when: count(order_placed) >= 2 and since(profile.created_at) > 30d
+""", tmp_path / "defs"))
+    engine.apply(event("e0", "customer_created", T0))
+    engine.apply(event("e1", "order_placed", T0 + 40 * DAY))
+    # arrives after e1 but happened 10 days after signing up: at the customer's clock
+    # (day 40) both parts hold; at its own time the account was too young
+    changes = engine.apply(event("e2", "order_placed", T0 + 10 * DAY))
+    assert [(c.segment, c.change, c.cause) for c in changes] == [("settled_repeat_buyer", "enter", "e2")]
+    assert engine.memberships("c1")[0] == ["settled_repeat_buyer"]
