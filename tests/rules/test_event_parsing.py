@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rules import BadEvent, parse_event
+from rules.timeutil import parse_timestamp
 from rules.evaluate.events import event_from_dict
 
 MISSING = object()
@@ -18,6 +19,7 @@ types = st.sampled_from(["page_view", "identify", "order_placed", "Page View", "
 timestamps = st.sampled_from([
     "2025-01-01T00:00:00Z", "2025-01-01T00:00:00.123456+02:00", "2025-01-01 10:00:00+00:00", "2025-01-01T00:00:00",
     "2025-02-30T10:00:00Z", "2025-01-01", "yesterday", "",
+    "2025-01-01t00:00:00.0009996z", "2025-01-01T00:00:00+00", "2025-01-01T00:00:00,5Z",
 ]) | st.integers(-10, 2**40) | st.floats(allow_nan=False, allow_infinity=False) | st.booleans() | st.none()
 properties = st.none() | st.just([1]) | st.just("x") | st.dictionaries(
     st.sampled_from(["total", "sku", "items"]),
@@ -66,3 +68,23 @@ def test_anything_else_is_refused_with_the_same_reason(raw: bytes) -> None:
         return event_from_dict(data)
 
     assert _outcome(parse_event, raw) == _outcome(reference, raw)
+
+
+TIMESTAMP_FORMS = ["2025-01-01T00:00:00Z", "2025-01-01t00:00:00z", "2025-01-01 00:00:00+02:00",
+                   "2025-01-01T00:00:00.0009996Z", "2025-01-01T23:59:59.9999996-05:00", "2025-01-01T00:00:00+00",
+                   "2025-01-01T00:00:00,5Z", "2025-01-01T00:00:00", "2025-01-01T24:00:00Z", "1969-12-31T23:59:59.999Z"]
+
+
+def test_every_timestamp_form_reads_the_same_on_both_paths_and_as_an_as_of() -> None:
+    """The fast path reads timestamps in C, the written rules and `--as-of` in Python:
+    a text must give one instant (or one refusal) everywhere, digits past the
+    microsecond included."""
+    for text in TIMESTAMP_FORMS:
+        raw = _message({"event_id": "e-1", "type": "page_view", "customer_id": "c-1", "timestamp": text})
+        fast, written = _outcome(parse_event, raw), _outcome(lambda r: event_from_dict(orjson.loads(r)), raw)
+        assert fast == written, text
+        try:
+            as_of: object = parse_timestamp(text)
+        except ValueError:
+            as_of = "refused"
+        assert (fast.ts if not isinstance(fast, tuple) else "refused") == as_of, text  # type: ignore[union-attr]

@@ -2,7 +2,7 @@
 (SPEC section 4). `format_timestamp` keeps the date text of recent days; it must
 agree with `datetime`'s own formatting for any instant, in any order (cache hits,
 misses and the cache being emptied), and read back exactly. The hot-path parser
-must accept exactly what `datetime` reads as RFC 3339 with an offset."""
+must accept exactly what `datetime` reads as RFC 3339 with an offset (and 'z' for 'Z')."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -46,9 +46,10 @@ def _shapes(ms: int) -> list[str]:
 
 
 def _reference_ms(text: str) -> int | None:
-    """What `datetime` makes of an RFC 3339 text with offset (None: not one)."""
+    """What `datetime` makes of an RFC 3339 text with offset (None: not one). RFC 3339
+    (section 5.6) allows the zone designator in lower case, which `datetime` does not read."""
     try:
-        parsed = datetime.fromisoformat(text)
+        parsed = datetime.fromisoformat(text[:-1] + "Z" if text.endswith("z") else text)
     except ValueError:
         return None
     if parsed.tzinfo is None or len(text) < 20 or text[10] not in "Tt ":
