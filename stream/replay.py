@@ -18,6 +18,7 @@ order) before time-based ones (by customer id).
 from __future__ import annotations
 
 import bisect
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -96,26 +97,17 @@ def histories(events: list[Event], end: int) -> list[History]:
     """Group `events[:end]` by customer; a visitor's events join the customer an event
     with both ids links it to (every customer a visitor is linked to shares one
     history, so whichever link the engine honours, its events are there)."""
-    by_customer: dict[str, list[int]] = {}
-    by_visitor: dict[str, list[int]] = {}
+    by_customer: defaultdict[str, list[int]] = defaultdict(list)
+    by_visitor: defaultdict[str, list[int]] = defaultdict(list)
     links: list[tuple[str, str]] = []
-    for position in range(end):
-        event = events[position]
+    for position, event in enumerate(events if end == len(events) else events[:end]):
         customer = event.customer_id
         if customer is None:
-            found = by_visitor.get(event.anonymous_id)  # type: ignore[arg-type]
-            if found is None:
-                by_visitor[event.anonymous_id] = [position]  # type: ignore[index]
-            else:
-                found.append(position)
-            continue
-        found = by_customer.get(customer)
-        if found is None:
-            by_customer[customer] = [position]
+            by_visitor[event.anonymous_id].append(position)  # type: ignore[index]
         else:
-            found.append(position)
-        if event.anonymous_id is not None:
-            links.append((event.anonymous_id, customer))
+            by_customer[customer].append(position)
+            if event.anonymous_id is not None:
+                links.append((event.anonymous_id, customer))
     result: list[History] = []
     for customers, visitors in _linked(links):
         positions: list[int] = []
