@@ -9,18 +9,19 @@ import sys
 import time
 from pathlib import Path
 
-from stream.settings import Settings
+from stream.settings import Settings, to_environment
 
 
-def settings_env(settings: Settings) -> dict[str, str]:
-    return {
-        "SEGMENTER_BROKERS": ",".join(settings.brokers),
-        "SEGMENTER_SEGMENTS": str(settings.segments),
-        "SEGMENTER_STORE": settings.store,
-        "SEGMENTER_DATA_DIR": str(settings.data_dir),
-        "SEGMENTER_WEB_PORT": str(settings.web_port),
-        "SEGMENTER_PARTITIONS": str(settings.partitions),
-    }
+def settings_env(*settings: object) -> dict[str, str]:
+    """Every field of each settings object as its `SEGMENTER_*` variable, so a demo
+    process runs with the demo's settings whatever `SEGMENTER_*` the user has set
+    (a `SEGMENTER_TOPICS` of their own would otherwise point the worker elsewhere)."""
+    return {name: value for item in settings for name, value in to_environment(item).items()}
+
+
+def child_environment(env: dict[str, str]) -> dict[str, str]:
+    """The environment of a demo process: the user's, with `env` on top."""
+    return {**os.environ, **env}
 
 
 class SegmenterProcess:
@@ -31,7 +32,7 @@ class SegmenterProcess:
         self.command, self.log, self.ready_text = command, log, ready_text
         self._out = log.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "stream.cli", command], env={**os.environ, **env}, cwd=cwd,
+            [sys.executable, "-m", "stream.cli", command], env=child_environment(env), cwd=cwd,
             stdout=self._out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
 

@@ -16,6 +16,7 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from rules.language.model import Definitions
+from sinks.settings import SinkSettings
 from stream.broker import free_port
 from stream.demo.process import SegmenterProcess, settings_env
 from stream.demo.receivers import MailCatcher, WebhookReceiver
@@ -53,12 +54,16 @@ class DemoSinks:
                     "(install Redis to see groups, price lists, emails and exports)")
         self.mail.start()
         self.hooks.start()
-        env = {**settings_env(settings), "SEGMENTER_REDIS_URL": self.redis.url, "SEGMENTER_REDIS_PREFIX": DEMO_PREFIX,
-               "SEGMENTER_TEMPLATES": str(self.templates), "SEGMENTER_METRICS_PORT": str(self.metrics_port),
-               "SEGMENTER_PROFILE_URL": f"http://127.0.0.1:{settings.web_port}",
+        env = {**settings_env(settings, self.settings(settings)),
                "SMTP_HOST": "127.0.0.1", "CRM_URL": self.hooks.url, "CRM_SECRET": self.hooks.secret.decode()}
         self.process = SegmenterProcess("sinks", env, self.log, "segmenter sinks ready", cwd=self.outbox)
         return f"emails, webhooks, CSV: {self.outbox}; groups, price lists: {self.redis.where}"
+
+    def settings(self, worker: Settings) -> SinkSettings:
+        """The sinks' own settings in the demo (the rest are the sinks' defaults)."""
+        return SinkSettings(redis_url=self.redis.url, redis_prefix=DEMO_PREFIX, sink_dlq_topic=SINK_DLQ_TOPIC,
+                            templates=self.templates, metrics_port=self.metrics_port,
+                            profile_url=f"http://127.0.0.1:{worker.web_port}")
 
     def exited(self) -> bool:
         return self.process is not None and self.process.exited()
