@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from examples.traffic import TrafficConfig, generate
+from rules import BadEvent, Event, parse_event
+
 
 @pytest.fixture
 def write_yaml(tmp_path: Path) -> Callable[..., Path]:
@@ -19,3 +22,21 @@ def write_yaml(tmp_path: Path) -> Callable[..., Path]:
         return folder
 
     return write
+
+
+@pytest.fixture(scope="session")
+def shop_events() -> Callable[[TrafficConfig], list[Event]]:
+    """The usable events of generated shop traffic in event-time order, as replay takes
+    them (the generator's deliberate bad events left out)."""
+
+    def events(config: TrafficConfig) -> list[Event]:
+        found = []
+        for raw in generate(config):
+            try:
+                found.append(parse_event(raw))
+            except BadEvent:
+                continue
+        found.sort(key=lambda event: event.ts)
+        return found
+
+    return events

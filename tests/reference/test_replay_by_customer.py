@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine_harness import sort_events, to_event
-from examples.traffic import TrafficConfig, generate
-from rules import Change, Engine, Event, load_definitions, parse_event
+from examples.traffic import TrafficConfig
+from rules import Change, Engine, Event, load_definitions
 from rules.language.model import Definitions
 from single_pass import replay_in_one_pass
 from strategies import scenarios
@@ -46,13 +46,7 @@ def test_replay_by_customer_publishes_what_one_pass_in_time_order_does(load_defs
         both(defs, events, events[0].ts + (events[-1].ts - events[0].ts) * cut // 100)
 
 
-def test_shop_traffic_replays_the_same_by_customer_and_in_one_pass() -> None:
-    events = []
-    for raw in generate(TrafficConfig(customers=300, days=120, seed=5)):
-        try:
-            events.append(parse_event(raw))
-        except ValueError:
-            continue  # the generator's deliberate bad events
-    events.sort(key=lambda event: event.ts)
+def test_shop_traffic_replays_the_same_by_customer_and_in_one_pass(shop_events) -> None:
+    events = shop_events(TrafficConfig(customers=300, days=120, seed=5))
     assert any(event.type == "identify" for event in events)
     both(load_definitions(EXAMPLES), events, None)
