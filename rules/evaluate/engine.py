@@ -48,7 +48,6 @@ class Engine:
         self.applied = 0
         self._explainer: Explainer | None = None
         self._plans: dict[tuple[int, ...], Plan] = {}
-        self._by_kind: dict[str, Plan | None] = {}  # event type -> plan of the segments it can affect
         self._steps: dict[str, Step | None] = {}  # see `_step`
 
     # -- events -----------------------------------------------------------------
@@ -151,10 +150,8 @@ class Engine:
             # flips due at this very instant are part of this event's evaluation
             due = {program.by_name[n].index for n, at in state.flips.items() if at <= now and n in program.by_name}
             plan = self._plan(program.closure(due | set(program.affected.get(kind, ()))))
-        else:  # the common case: the segments this type of event can affect
-            plan = self._by_kind.get(kind)
-            if plan is None and kind in program.affected:
-                plan = self._by_kind[kind] = self._plan(program.affected[kind])
+        else:  # the segments this type of event can affect
+            plan = self._plan(program.affected.get(kind, ()))
         if plan is not None:
             if changes:
                 changes.extend(plan(key, state, now, event.ts, event.event_id))
