@@ -6,7 +6,7 @@ is what the live worker would have published had the events arrived on time.
 
 Customers do not affect each other, except that `identify` (any event carrying both
 ids) hands a visitor's history to a customer. So the events are split into
-histories (one per customer, with the visitors linked to it) and each history runs
+histories (one per state key of the engine, with the keys linked to it) and each history runs
 to its end before the next: the engine catches up a customer's due flips itself
 before each of its events (`Engine.apply`) and at the end (`Engine.advance`), which
 gives every customer the same sequence of evaluations as one pass over all events in
@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rules import Change, Engine, Event
+from rules.evaluate.engine import ANONYMOUS
 
 OnChange = Callable[[Change], None]
 PROGRESS_EVERY = 20_000
@@ -55,7 +56,7 @@ def replay(engine: Engine, events: list[Event], on_change: OnChange, as_of: int 
     made: list[tuple[int, int, object, int, Change]] = []
     apply, advance, record = engine.apply, engine.advance, made.append
     done = 0
-    for customers, positions in histories(events, end):
+    for keys, positions in histories(events, end):
         for position in positions:
             event = events[position]
             changes = apply(event)
@@ -66,8 +67,8 @@ def replay(engine: Engine, events: list[Event], on_change: OnChange, as_of: int 
                         record((change.at, 1, change.customer_id, len(made), change))
                     else:
                         record((ts, 0, position, len(made), change))
-        for customer in customers:
-            for change in advance(customer, as_of):
+        for key in keys:  # (a visitor's key never has flips due: advancing it finds nothing)
+            for change in advance(key, as_of):
                 record((change.at, 1, change.customer_id, len(made), change))
         if on_progress is not None:
             before, done = done, done + len(positions)
@@ -90,55 +91,54 @@ def _ts(event: Event) -> int:
 
 
 History = tuple[list[str], list[int]]
-"""The customer ids of one history (to advance at the end) and its event positions, in order."""
+"""The state keys of one history (to advance at the end) and its event positions, in order."""
 
 
 def histories(events: list[Event], end: int) -> list[History]:
-    """Group `events[:end]` by customer; a visitor's events join the customer an event
-    with both ids links it to (every customer a visitor is linked to shares one
-    history, so whichever link the engine honours, its events are there)."""
-    by_customer: defaultdict[str, list[int]] = defaultdict(list)
-    by_visitor: defaultdict[str, list[int]] = defaultdict(list)
+    """Group `events[:end]` by the engine's state key (the customer id, or `anon:` and
+    the anonymous id); an event with both ids links the visitor's key to the
+    customer's, and linked keys share one history (every customer a visitor is linked
+    to, so whichever link the engine honours, its events are there)."""
+    by_key: defaultdict[str, list[int]] = defaultdict(list)
     links: list[tuple[str, str]] = []
     for position, event in enumerate(events if end == len(events) else events[:end]):
         customer = event.customer_id
         if customer is None:
-            by_visitor[event.anonymous_id].append(position)  # type: ignore[index]
+            by_key[ANONYMOUS + event.anonymous_id].append(position)  # type: ignore[operator]
         else:
-            by_customer[customer].append(position)
+            by_key[customer].append(position)
             if event.anonymous_id is not None:
-                links.append((event.anonymous_id, customer))
+                links.append((ANONYMOUS + event.anonymous_id, customer))
     result: list[History] = []
-    for customers, visitors in _linked(links):
+    for keys in _linked(links):
         positions: list[int] = []
-        for customer in customers:
-            positions += by_customer.pop(customer)
-        for visitor in visitors:
-            positions += by_visitor.pop(visitor, ())
+        for key in keys:
+            positions += by_key.pop(key, ())
         positions.sort()
-        result.append((customers, positions))
-    result.extend(([customer], positions) for customer, positions in by_customer.items())
-    result.extend(([], positions) for positions in by_visitor.values())
+        result.append((keys, positions))
+    result.extend(([key], positions) for key, positions in by_key.items())
     return result
 
 
-def _linked(links: list[tuple[str, str]]) -> list[tuple[list[str], list[str]]]:
-    """Connected groups of (customers, visitors) over the (visitor, customer) links."""
-    parent: dict[tuple[int, str], tuple[int, str]] = {}
+def _linked(links: list[tuple[str, str]]) -> list[list[str]]:
+    """The connected groups of keys over the links (union-find), each sorted."""
+    parent: dict[str, str] = {}
 
-    def root(node: tuple[int, str]) -> tuple[int, str]:
-        while parent.get(node, node) != node:
-            node = parent[node] = parent.get(parent[node], parent[node])
-        return node
+    def root(key: str) -> str:
+        top = key
+        while parent[top] != top:
+            top = parent[top]
+        while parent[key] != top:  # point the whole path at the root
+            parent[key], key = top, parent[key]
+        return top
 
-    for visitor, customer in links:
-        a, b = root((0, visitor)), root((1, customer))
+    for a, b in links:
         parent.setdefault(a, a)
         parent.setdefault(b, b)
-        if a != b:
-            parent[a] = b
-    groups: dict[tuple[int, str], tuple[list[str], list[str]]] = {}
-    for node in parent:
-        customers, visitors = groups.setdefault(root(node), ([], []))
-        (customers if node[0] else visitors).append(node[1])
-    return [(sorted(customers), visitors) for customers, visitors in groups.values()]
+        first, second = root(a), root(b)
+        if first != second:
+            parent[first] = second
+    groups: dict[str, list[str]] = defaultdict(list)
+    for key in parent:
+        groups[root(key)].append(key)
+    return [sorted(keys) for keys in groups.values()]

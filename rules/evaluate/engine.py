@@ -29,6 +29,9 @@ SPECIAL_TYPES = frozenset({"identify", "customer_created", "customer_updated"})
 MAX_PLANS = 4096
 """Evaluation plans kept per engine (one per set of segments an evaluation asked for)."""
 
+MAX_STEPS = 1024
+"""Event types whose step is kept (the others are worked out again on each event)."""
+
 Step = tuple[tuple[aggregates.Update, ...], Plan | None]
 _UNKNOWN = object()
 
@@ -98,7 +101,8 @@ class Engine:
         step = None
         if kind not in SPECIAL_TYPES:
             step = (self.program.update_functions.get(kind, ()), self._plan(self.program.affected.get(kind, ())))
-        self._steps[kind] = step
+        if len(self._steps) < MAX_STEPS:  # bounded: a stream may carry any number of type names
+            self._steps[kind] = step
         return step
 
     def _apply(self, event: Event, now: int | None, visitor: CustomerState | None) -> list[Change]:

@@ -31,6 +31,7 @@ def both(defs: Definitions, events: list[Event], as_of: int | None) -> None:
     assert got == expected
     assert summary == expected_summary
     assert by_customer.customers() == one_pass.customers()
+    assert by_customer.aliases == one_pass.aliases
     for customer in one_pass.customers():
         assert by_customer.memberships(customer) == one_pass.memberships(customer)
         assert by_customer.states[customer].flips == one_pass.states[customer].flips
@@ -50,3 +51,38 @@ def test_shop_traffic_replays_the_same_by_customer_and_in_one_pass(shop_events) 
     events = shop_events(TrafficConfig(customers=300, days=120, seed=5))
     assert any(event.type == "identify" for event in events)
     both(load_definitions(EXAMPLES), events, None)
+
+
+COUNTS = """
+segments:
+  buyer:
+    when: count(order_placed) >= 1
+  browser:
+    when: count(page_view) >= 2
+"""
+
+
+def _event(event_id: str, kind: str, ts: int, customer: str | None = None, visitor: str | None = None) -> Event:
+    raw: dict[str, object] = {"event_id": event_id, "type": kind, "timestamp": ts}
+    if customer is not None:
+        raw["customer_id"] = customer
+    if visitor is not None:
+        raw["anonymous_id"] = visitor
+    return to_event(raw)
+
+
+def test_one_visitor_linked_to_many_customers_goes_to_the_first_link(load_defs) -> None:
+    """A chain of links (x to c1, c2 and c3, c3 also to y) is one history: the visitor's
+    order belongs to c1, whose identify came first."""
+    events = [_event("i0", "identify", 500, "c3", "y"), _event("o0", "order_placed", 600, visitor="x"),
+              _event("i1", "identify", 1000, "c1", "x"), _event("i2", "identify", 2000, "c2", "x"),
+              _event("i3", "identify", 3000, "c3", "x"), _event("v1", "page_view", 3500, "c4", "x"),
+              _event("o1", "order_placed", 4000, visitor="x")]
+    both(load_defs(COUNTS), events, None)
+
+
+def test_a_customer_id_that_looks_like_a_visitor_key_shares_its_state(load_defs) -> None:
+    """The engine keeps visitor `v` under the key `anon:v`; a customer whose id is
+    `anon:v` reads the same state, in one pass and by history alike."""
+    events = [_event("p1", "page_view", 1000, visitor="v"), _event("p2", "page_view", 2000, customer="anon:v")]
+    both(load_defs(COUNTS), events, None)

@@ -10,6 +10,7 @@ from pathlib import Path
 import orjson
 
 from rules import Engine, Event, parse_event
+from rules.evaluate.engine import MAX_STEPS
 from rules.testing import definitions_from_text
 from rules.timeutil import DAY
 
@@ -55,3 +56,15 @@ segments:
     changes = engine.apply(event("e2", "order_placed", T0 + 10 * DAY))
     assert [(c.segment, c.change, c.cause) for c in changes] == [("settled_repeat_buyer", "enter", "e2")]
     assert engine.memberships("c1")[0] == ["settled_repeat_buyer"]
+
+
+def test_any_number_of_event_type_names_keeps_the_engine_bounded(tmp_path: Path) -> None:
+    """Type names come from the input: a stream of ever new ones must not grow the
+    engine's per-type memory, and events past the bound are still applied."""
+    engine = Engine(definitions_from_text(BEFORE, tmp_path / "defs"))
+    engine.apply(event("e0", "order_placed", T0, total=600))
+    for n in range(MAX_STEPS + 200):
+        engine.apply(event(f"x{n}", f"kind_{n}", T0 + n + 1))
+    assert len(engine._steps) <= MAX_STEPS
+    changes = engine.apply(event("e1", "order_placed", T0 + DAY, total=600))
+    assert [(c.segment, c.change, c.cause) for c in changes] == [("big_spender", "enter", "e1")]
