@@ -380,14 +380,14 @@ def scenarios(draw: st.DrawFn, hysteresis: bool = True, one_identify_per_visitor
             ts = stamp()
             drafts.append(Draft(f"e{k}", kind, ts, customer, None, _properties(draw, kind, ts)))
     identifies = 0
-    for v in range(draw(st.integers(0, 2))):
+    for v in range(draw(st.integers(0, 3))):
         visitor = f"v{v}"
         stamps.clear()
         for k in range(draw(st.integers(0, 10))):
             kind = draw(st.sampled_from(VISITOR_KINDS))
             ts = stamp()
             drafts.append(Draft(f"{visitor}-{k}", kind, ts, None, visitor, _properties(draw, kind, ts)))
-        for _ in range(draw(st.sampled_from([0, 1, 1] if one_identify_per_visitor else [0, 1, 1, 2, 2]))):
+        for _ in range(draw(st.sampled_from([0, 1, 1] if one_identify_per_visitor else [0, 1, 1, 2, 2, 3]))):
             ts = draw(st.sampled_from(stamps)) + draw(st.sampled_from([0, 1, -1, HOUR])) if stamps and draw(st.booleans()) else stamp()
             drafts.append(Draft(f"i{identifies}", "identify", ts, draw(st.sampled_from(customers)), visitor))
             identifies += 1
