@@ -23,7 +23,7 @@ from stream.demo.receivers import MailCatcher, WebhookReceiver
 from stream.demo.redis_server import DEMO_PREFIX, DemoRedis
 from stream.settings import Settings
 
-SINK_DLQ_TOPIC = "segmenter-sink-dlq"  # the sinks' default, which the demo keeps
+SINK_DLQ_TOPIC = SinkSettings.sink_dlq_topic  # the sinks' default, which the demo keeps
 EMAIL_PORT = re.compile(r"^(\s*email:\s*\{.*\bport:\s*)1025\b", re.MULTILINE)
 # What the live view shows, by destination type (Redis ones by destination name: group, pricing).
 LABELS = {"smtp": "emails", "webhook": "webhooks", "csv": "CSV rows"}
@@ -61,9 +61,8 @@ class DemoSinks:
 
     def settings(self, worker: Settings) -> SinkSettings:
         """The sinks' own settings in the demo (the rest are the sinks' defaults)."""
-        return SinkSettings(redis_url=self.redis.url, redis_prefix=DEMO_PREFIX, sink_dlq_topic=SINK_DLQ_TOPIC,
-                            templates=self.templates, metrics_port=self.metrics_port,
-                            profile_url=f"http://127.0.0.1:{worker.web_port}")
+        return SinkSettings(redis_url=self.redis.url, redis_prefix=DEMO_PREFIX, templates=self.templates,
+                            metrics_port=self.metrics_port, profile_url=f"http://127.0.0.1:{worker.web_port}")
 
     def exited(self) -> bool:
         return self.process is not None and self.process.exited()
