@@ -48,7 +48,6 @@ class Engine:
         self.states: MutableMapping[str, CustomerState] = states if states is not None else {}
         self.aliases: MutableMapping[str, str] = aliases if aliases is not None else {}
         self.duplicates = 0
-        self.applied = 0
         self._explainer: Explainer | None = None
         self._plans: dict[tuple[int, ...], Plan] = {}
         self._steps: dict[str, Step | None] = {}  # see `_step`
@@ -80,7 +79,6 @@ class Engine:
                     step = self._step(event.type)
                 if (step is not None and event_id not in seen and ts >= state.clock and (wake is None or wake > ts)
                         and state.version == self.program.version):
-                    self.applied += 1
                     seen[event_id] = None
                     if len(seen) > RECENT_EVENT_IDS:
                         del seen[next(iter(seen))]
@@ -119,7 +117,6 @@ class Engine:
         now = event.ts if now is None else now
         if now < state.clock:
             now = state.clock
-        self.applied += 1
         anonymous = event.customer_id is None and key.startswith(ANONYMOUS)
         if anonymous or state.wake is None or state.wake >= now:
             changes = []
