@@ -1,8 +1,9 @@
 """What the worker reads and writes, independent of the Kafka client."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Protocol
+
+import msgspec
 
 # Headers on messages the worker forwards to its repartition topic.
 KIND = "segmenter-kind"  # "event" (default), "visitor" (identify + detached history)
@@ -15,14 +16,16 @@ SOURCE_PARTITION = "segmenter-source-partition"
 SOURCE_OFFSET = "segmenter-source-offset"
 
 
-@dataclass(slots=True)
-class Message:
+class Message(msgspec.Struct, gc=False):
+    """One input message. A msgspec struct because the worker builds one per record it
+    reads: its constructor runs in C, about a third of a slotted dataclass's cost."""
+
     topic: str
     partition: int
-    offset: int
+    offset: int  # -1 for a message taken back out of a state
     key: bytes | None
     value: bytes
-    headers: dict[str, bytes] = field(default_factory=dict)
+    headers: dict[str, bytes] = msgspec.field(default_factory=dict)
     timestamp_ms: int = 0  # broker append time, for latency
 
 
