@@ -12,6 +12,11 @@ from rules.timeutil import epoch_ms, fast_timestamp, parse_timestamp
 
 EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*$")
 DEFAULT_MAX_BYTES = 64 * 1024
+RESERVED_PREFIXES = ("anon:", "alias:")
+"""Customer ids may not begin with these. Customer states are kept under the customer
+id, in one key space with a visitor's state (`anon:` + anonymous id) and, in the
+worker's table, with the link of an identified visitor (`alias:` + anonymous id); a
+customer id spelled like one of those keys would read and overwrite them."""
 
 
 REASON_CODES = ("invalid_json", "not_an_object", "missing_field", "bad_field", "unknown_type", "bad_timestamp",
@@ -81,6 +86,10 @@ def event_from_dict(data: object) -> Event:
         raise _bad_id("customer_id")
     if anonymous_id is not None and (type(anonymous_id) is not str or not anonymous_id):
         raise _bad_id("anonymous_id")
+    if customer_id is not None and customer_id.startswith(RESERVED_PREFIXES):
+        prefix = next(p for p in RESERVED_PREFIXES if customer_id.startswith(p))
+        raise BadEvent(f"'customer_id' must not begin with {prefix!r} (reserved for visitor and alias keys), "
+                       f"got {customer_id!r}", "bad_field")
     if customer_id is None and anonymous_id is None:
         raise BadEvent("needs 'customer_id' or 'anonymous_id'", "missing_field")
     if kind == "identify" and (customer_id is None or anonymous_id is None):
@@ -131,7 +140,8 @@ def parse_event(raw: bytes | str, max_bytes: int = DEFAULT_MAX_BYTES) -> Event:
         return _slow(raw)
     kind, customer_id, anonymous_id, ts = wire.type, wire.customer_id, wire.anonymous_id, wire.ts
     if kind not in _KNOWN_TYPES or (customer_id is None and anonymous_id is None) or (
-            kind == "identify" and (customer_id is None or anonymous_id is None)):
+            kind == "identify" and (customer_id is None or anonymous_id is None)) or (
+            customer_id is not None and customer_id.startswith(RESERVED_PREFIXES)):
         return _slow(raw)
     if type(ts) is not int:
         try:

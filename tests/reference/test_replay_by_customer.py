@@ -79,10 +79,3 @@ def test_one_visitor_linked_to_many_customers_goes_to_the_first_link(load_defs) 
               _event("i3", "identify", 3000, "c3", "x"), _event("v1", "page_view", 3500, "c4", "x"),
               _event("o1", "order_placed", 4000, visitor="x")]
     both(load_defs(COUNTS), events, None)
-
-
-def test_a_customer_id_that_looks_like_a_visitor_key_shares_its_state(load_defs) -> None:
-    """The engine keeps visitor `v` under the key `anon:v`; a customer whose id is
-    `anon:v` reads the same state, in one pass and by history alike."""
-    events = [_event("p1", "page_view", 1000, visitor="v"), _event("p2", "page_view", 2000, customer="anon:v")]
-    both(load_defs(COUNTS), events, None)

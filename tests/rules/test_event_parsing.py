@@ -13,7 +13,7 @@ from rules.timeutil import parse_timestamp
 from rules.evaluate.events import event_from_dict
 
 MISSING = object()
-ids = st.sampled_from(["e-1", "c-9", "", " ", "é"]) | st.integers(-2, 2) | st.none() | st.booleans() | st.just([])
+ids = st.sampled_from(["e-1", "c-9", "", " ", "é", "anon:1", "alias:a", "c-anon:1"]) | st.integers(-2, 2) | st.none() | st.booleans() | st.just([])
 types = st.sampled_from(["page_view", "identify", "order_placed", "Page View", "", "x" * 3, "9lives"]) | st.none() | \
     st.integers(0, 3)
 timestamps = st.sampled_from([
@@ -68,6 +68,23 @@ def test_anything_else_is_refused_with_the_same_reason(raw: bytes) -> None:
         return event_from_dict(data)
 
     assert _outcome(parse_event, raw) == _outcome(reference, raw)
+
+
+def test_customer_ids_spelled_like_visitor_or_alias_keys_are_refused() -> None:
+    """A visitor's state is kept under `anon:<anonymous id>` and, in the worker's table,
+    its link under `alias:<anonymous id>`: a customer id of that form would read and
+    overwrite them, so it is refused with the prefix named. Elsewhere in a customer id,
+    and anywhere in an anonymous id, the text is harmless."""
+    for customer in ("anon:v-1", "alias:v-1", "anon:", "alias:"):
+        raw = _message({"event_id": "e-1", "type": "page_view", "customer_id": customer, "timestamp": 1})
+        refused = _outcome(parse_event, raw)
+        assert isinstance(refused, tuple) and refused[:2] == ("refused", "bad_field"), customer
+        assert repr(customer.split(":")[0] + ":") in refused[2] and repr(customer) in refused[2], refused
+    for customer, anonymous in (("c-anon:1", None), ("Anon:1", None), ("c-1", "anon:1"), ("c-1", "alias:1")):
+        fields = {"event_id": "e-1", "type": "identify" if anonymous else "page_view", "customer_id": customer,
+                  "anonymous_id": anonymous if anonymous else MISSING, "timestamp": 1}
+        event = parse_event(_message(fields))
+        assert (event.customer_id, event.anonymous_id) == (customer, anonymous)
 
 
 TIMESTAMP_FORMS = ["2025-01-01T00:00:00Z", "2025-01-01t00:00:00z", "2025-01-01 00:00:00+02:00",

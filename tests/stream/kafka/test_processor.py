@@ -17,10 +17,13 @@ import pytest
 
 from examples.traffic import TrafficConfig, generate, key_of
 from rules import load_definitions
+from rules.evaluate.engine import ANONYMOUS
+from rules.evaluate.events import RESERVED_PREFIXES
 from rules.language.model import Definitions
 from rules.evaluate.engine import ANONYMOUS
 from stream.kafka import messages as m
 from stream.kafka.processor import RECENT_ANONYMOUS
+from stream.kafka.statestore import ALIAS_PREFIX
 
 from expected import at_ms, by_id, diff, replayed, usable
 from memory_bus import TOPICS, MemoryBus, partition_of
@@ -311,6 +314,9 @@ def test_unusable_messages_go_to_the_dead_letter_topic_with_where_they_came_from
         "nobody": (None, orjson.dumps({"event_id": "x6", "type": "page_view", "timestamp": T0})),
         "bad type": (customer.encode(), event("x7", "Page View", T0, customer)),
         "oversize": (customer.encode(), _sized(limit + 1, "x8", customer)),
+        # customer ids spelled like the keys of a visitor's state and of its link
+        "visitor key": (b"anon:v-1", event("x9", "page_view", T0, "anon:v-1")),
+        "alias key": (b"alias:v-1", event("x10", "page_view", T0, "alias:v-1")),
     }
     good = [
         (customer.encode(), event("g-1", "page_view", T0, customer)),
@@ -341,11 +347,17 @@ def test_unusable_messages_go_to_the_dead_letter_topic_with_where_they_came_from
     assert "event_id" in reasons["no event_id"]
     assert "yesterday" in reasons["bad timestamp"]
     assert str(limit + 1) in reasons["oversize"] and str(limit) in reasons["oversize"]
+    assert "'anon:'" in reasons["visitor key"] and "'alias:'" in reasons["alias key"]
     # the good messages around them were applied
     assert bus.engine.explain(customer, T0)["traits"]["views"] == 1  # type: ignore[index]
     assert [(c["segment"], c["cause"]) for c in bus.changes() if c["segment"] == "buyer"] == [("buyer", "g-2")]
     # and nothing bad touched any state: only the customer exists
     assert sorted(bus.table) == [customer]
+
+
+def test_the_reserved_customer_id_prefixes_are_those_of_the_state_keys() -> None:
+    """Refusing customer ids only protects the keys if the prefixes are the same ones."""
+    assert ANONYMOUS in RESERVED_PREFIXES and ALIAS_PREFIX in RESERVED_PREFIXES
 
 
 # -- duplicates --------------------------------------------------------------------------
