@@ -84,16 +84,20 @@ class Processor:
 
     # -- input --------------------------------------------------------------------
     def process(self, batch: list[Message], stats: BatchStats) -> None:
+        counts = stats.by_topic
         for message in batch:
-            outcome = self._one(message, stats)
-            key = (message.topic, outcome)
-            stats.by_topic[key] = stats.by_topic.get(key, 0) + 1
+            key = (message.topic, self._one(message, stats))
+            counts[key] = counts.get(key, 0) + 1
         if self.pending:
             self.resume(int(time.time() * 1000), stats)
 
     def _one(self, message: Message, stats: BatchStats) -> str:
-        kind = message.headers.get(m.KIND, b"event")
-        raw, visitor = (envelope.unpack(message.value) if kind == b"visitor" else (message.value, None))
+        headers = message.headers  # most input carries none: skip the lookups then
+        kind = headers.get(m.KIND, b"event") if headers else b"event"
+        if kind == b"visitor":
+            raw, visitor = envelope.unpack(message.value)
+        else:
+            raw, visitor = message.value, None
         try:
             event = parse_event(raw, self.max_event_bytes)  # the size limit included
         except BadEvent as exc:
@@ -105,7 +109,7 @@ class Processor:
             return "dead_letter"
         if message.offset >= 0:  # not a message taken back out of a state
             self.timers.observe(message.topic, message.partition, event.ts, message.offset)
-        customer = message.headers.get(m.CUSTOMER)
+        customer = headers.get(m.CUSTOMER) if headers else None
         if customer is not None:
             event.customer_id = customer.decode()
         if kind == b"visitor":  # identify back on the customer's partition, with the history
