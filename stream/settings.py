@@ -109,14 +109,23 @@ def fill(settings: Any, args: argparse.Namespace | None, environ: Mapping[str, s
             setattr(settings, item.name, _convert(item.name, raw, getattr(settings, item.name)))
 
 
-def to_environment(settings: Any) -> dict[str, str]:
-    """Every field as its `SEGMENTER_*` variable: what `fill` reads back in a child process."""
+def to_environment(*settings: Any) -> dict[str, str]:
+    """Every field of each settings object as its `SEGMENTER_*` variable: what `fill`
+    reads back in a child process."""
     environment = {}
-    for item in fields(settings):
-        value = getattr(settings, item.name)
-        text = ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
-        environment["SEGMENTER_" + item.name.upper()] = text
+    for item in settings:
+        for field_ in fields(item):
+            value = getattr(item, field_.name)
+            text = ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
+            environment["SEGMENTER_" + field_.name.upper()] = text
     return environment
+
+
+def child_environment(*settings: Any, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a child `segmenter` process: this one's, with every field of
+    `settings` on top (so a `SEGMENTER_*` variable the user set for something else
+    cannot change what the child runs with) and then `extra`."""
+    return {**os.environ, **to_environment(*settings), **(extra or {})}
 
 
 def from_arguments(args: argparse.Namespace | None = None, environ: dict[str, str] | None = None) -> Settings:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import os
 import signal
 import subprocess
 import sys
@@ -25,7 +24,7 @@ import time
 from dataclasses import replace
 from types import FrameType
 
-from stream.settings import Settings, to_environment
+from stream.settings import Settings, child_environment
 
 STOP_WITHIN = 20.0
 """Seconds the processes get to leave the group and commit before they are killed."""
@@ -45,7 +44,7 @@ def _die_with_parent() -> None:
 
 def start(settings: Settings) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "stream.cli", "worker"], env={**os.environ, **to_environment(settings)},
+        [sys.executable, "-m", "stream.cli", "worker"], env=child_environment(settings),
         stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent if sys.platform == "linux" else None,
     )
 

@@ -9,19 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from stream.settings import Settings, to_environment
-
-
-def settings_env(*settings: object) -> dict[str, str]:
-    """Every field of each settings object as its `SEGMENTER_*` variable, so a demo
-    process runs with the demo's settings whatever `SEGMENTER_*` the user has set
-    (a `SEGMENTER_TOPICS` of their own would otherwise point the worker elsewhere)."""
-    return {name: value for item in settings for name, value in to_environment(item).items()}
-
-
-def child_environment(env: dict[str, str]) -> dict[str, str]:
-    """The environment of a demo process: the user's, with `env` on top."""
-    return {**os.environ, **env}
+from stream.settings import Settings, child_environment
 
 
 class SegmenterProcess:
@@ -29,10 +17,11 @@ class SegmenterProcess:
 
     def __init__(self, command: str, env: dict[str, str], log: Path, ready_text: str,
                  cwd: Path | None = None) -> None:
+        """`env`: the whole environment of the process (see `stream.settings.child_environment`)."""
         self.command, self.log, self.ready_text = command, log, ready_text
         self._out = log.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "stream.cli", command], env=child_environment(env), cwd=cwd,
+            [sys.executable, "-m", "stream.cli", command], env=env, cwd=cwd,
             stdout=self._out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
 
@@ -79,4 +68,4 @@ class SegmenterProcess:
 
 class WorkerProcess(SegmenterProcess):
     def __init__(self, settings: Settings, log: Path) -> None:
-        super().__init__("worker", settings_env(settings), log, "segmenter worker ready")
+        super().__init__("worker", child_environment(settings), log, "segmenter worker ready")

@@ -18,10 +18,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from rules.language.model import Definitions
 from sinks.settings import SinkSettings
 from stream.broker import free_port
-from stream.demo.process import SegmenterProcess, settings_env
+from stream.demo.process import SegmenterProcess
 from stream.demo.receivers import MailCatcher, WebhookReceiver
 from stream.demo.redis_server import DEMO_PREFIX, DemoRedis
-from stream.settings import Settings
+from stream.settings import Settings, child_environment
 
 SINK_DLQ_TOPIC = SinkSettings.sink_dlq_topic  # the sinks' default, which the demo keeps
 EMAIL_PORT = re.compile(r"^(\s*email:\s*\{.*\bport:\s*)1025\b", re.MULTILINE)
@@ -54,8 +54,8 @@ class DemoSinks:
                     "(install Redis to see groups, price lists, emails and exports)")
         self.mail.start()
         self.hooks.start()
-        env = {**settings_env(settings, self.settings(settings)),
-               "SMTP_HOST": "127.0.0.1", "CRM_URL": self.hooks.url, "CRM_SECRET": self.hooks.secret.decode()}
+        env = child_environment(settings, self.settings(settings), extra={
+            "SMTP_HOST": "127.0.0.1", "CRM_URL": self.hooks.url, "CRM_SECRET": self.hooks.secret.decode()})
         self.process = SegmenterProcess("sinks", env, self.log, "segmenter sinks ready", cwd=self.outbox)
         return f"emails, webhooks, CSV: {self.outbox}; groups, price lists: {self.redis.where}"
 

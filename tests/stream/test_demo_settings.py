@@ -9,7 +9,7 @@ import pytest
 
 from sinks import settings as sink_settings
 from stream import settings as worker_settings
-from stream.demo.process import child_environment, settings_env
+from stream.settings import child_environment
 from stream.demo.sinks import DemoSinks
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,14 +27,14 @@ def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> worker_settings.Set
 
 
 def test_the_demo_worker_reads_the_demo_settings_only(demo: worker_settings.Settings) -> None:
-    environment = child_environment(settings_env(demo))
+    environment = child_environment(demo)
     assert worker_settings.from_arguments(None, environment) == demo
 
 
 def test_the_demo_sinks_read_the_demo_settings_only(demo: worker_settings.Settings, tmp_path: Path) -> None:
     sinks = DemoSinks(tmp_path / "demo", REPO / "examples")
     own = sinks.settings(demo)
-    worker, sink = sink_settings.from_arguments(None, child_environment(settings_env(demo, own)))
+    worker, sink = sink_settings.from_arguments(None, child_environment(demo, own))
     assert worker == demo
     assert sink == own
     assert sink.redis_prefix != USERS_OWN["SEGMENTER_REDIS_PREFIX"]
