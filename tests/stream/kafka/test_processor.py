@@ -17,7 +17,6 @@ import pytest
 
 from examples.traffic import TrafficConfig, generate, key_of
 from rules import load_definitions
-from rules.evaluate.engine import ANONYMOUS
 from rules.evaluate.events import RESERVED_PREFIXES
 from rules.language.model import Definitions
 from rules.evaluate.engine import ANONYMOUS
