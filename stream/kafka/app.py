@@ -231,7 +231,8 @@ class SegmenterApp:
             app.topics.add(self.channel)  # subscribe; messages bypass streams (faustfixes)
 
             async def deliver(batch: list[Any]) -> asyncio.Future[None]:
-                messages = [_record_message(record) for record in batch]
+                # records without headers go as they are (see `Incoming`): no copy per record
+                messages = [_record_message(record) if record.headers else record for record in batch]
                 return await self._round(lambda: self.processor.process(messages, self.stats))
 
             faustfixes.deliver_in_batches(app, set(settings.topics) | {settings.repartition_topic}, deliver)
@@ -332,9 +333,8 @@ def _raw_message(meta: Any, key: Any = None, value: Any = None) -> Message:
 
 
 def _record_message(record: Any) -> Message:
-    """An aiokafka ConsumerRecord (headers as a list of pairs, timestamp in ms)."""
-    headers = dict(record.headers) if record.headers else {}
-    return Message(record.topic, record.partition, record.offset, record.key, record.value, headers,
+    """An aiokafka ConsumerRecord with headers (a list of pairs) -> a `Message` (a dict)."""
+    return Message(record.topic, record.partition, record.offset, record.key, record.value, dict(record.headers),
                    record.timestamp or 0)
 
 

@@ -1,6 +1,7 @@
 """What the worker reads and writes, independent of the Kafka client."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 import msgspec
@@ -16,9 +17,32 @@ SOURCE_PARTITION = "segmenter-source-partition"
 SOURCE_OFFSET = "segmenter-source-offset"
 
 
+class Incoming(Protocol):
+    """What the processor reads of an input message: a `Message`, or an aiokafka
+    `ConsumerRecord` that carries no headers. The two share these names, so the worker
+    hands the records of its batches over as they are (most input has no headers) and
+    builds a `Message` only for the few that do, whose headers it looks up by name."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes: ...
+    @property
+    def headers(self) -> Mapping[str, bytes] | Sequence[tuple[str, bytes]]: ...  # a Mapping whenever not empty
+    @property
+    def timestamp(self) -> int: ...
+
+
 class Message(msgspec.Struct, gc=False):
-    """One input message. A msgspec struct because the worker builds one per record it
-    reads: its constructor runs in C, about a third of a slotted dataclass's cost."""
+    """One input message. A msgspec struct because the worker builds one per record
+    with headers and per message it takes back out of a state: its constructor runs in
+    C, about a third of a slotted dataclass's cost."""
 
     topic: str
     partition: int
@@ -26,7 +50,7 @@ class Message(msgspec.Struct, gc=False):
     key: bytes | None
     value: bytes
     headers: dict[str, bytes] = msgspec.field(default_factory=dict)
-    timestamp_ms: int = 0  # broker append time, for latency
+    timestamp: int = 0  # broker append time (epoch ms), for latency
 
 
 class Output(Protocol):

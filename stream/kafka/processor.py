@@ -19,7 +19,7 @@ Kept free of Faust so the routing rules can be tested directly:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from rules import BadEvent, Change, Engine, parse_event
@@ -28,7 +28,7 @@ from rules.evaluate.engine import ANONYMOUS
 from stream.kafka import envelope
 from stream.kafka.handover import DETACH, EVENT, PendingHandovers
 from stream.kafka import messages as m
-from stream.kafka.messages import Message, Output
+from stream.kafka.messages import Incoming, Message, Output
 from rules.evaluate.state import CustomerState
 from stream.kafka.statestore import ALIAS_PREFIX, TableAliases, TableStates
 from stream.kafka.timers import TimerIndex
@@ -83,7 +83,7 @@ class Processor:
         self.confirmed = max(self.confirmed, round_id)
 
     # -- input --------------------------------------------------------------------
-    def process(self, batch: list[Message], stats: BatchStats) -> None:
+    def process(self, batch: Sequence[Incoming], stats: BatchStats) -> None:
         counts = stats.by_topic
         for message in batch:
             key = (message.topic, self._one(message, stats))
@@ -91,8 +91,10 @@ class Processor:
         if self.pending:
             self.resume(int(time.time() * 1000), stats)
 
-    def _one(self, message: Message, stats: BatchStats) -> str:
-        headers = message.headers  # most input carries none: skip the lookups then
+    def _one(self, message: Incoming, stats: BatchStats) -> str:
+        # Most input carries no headers: the lookups are skipped then. Headers that are
+        # there are a mapping (records with headers come as `Message`, see `Incoming`).
+        headers: Mapping[str, bytes] = message.headers  # type: ignore[assignment]
         kind = headers.get(m.KIND, b"event") if headers else b"event"
         if kind == b"visitor":
             raw, visitor = envelope.unpack(message.value)
@@ -134,7 +136,7 @@ class Processor:
                 return "forwarded"
         return self._local(event, message, stats)
 
-    def _detach(self, event: Event, message: Message, stats: BatchStats) -> str:
+    def _detach(self, event: Event, message: Incoming, stats: BatchStats) -> str:
         anonymous = event.anonymous_id or ""
         key = ANONYMOUS + anonymous
         visitor = self.states.get(key)
@@ -188,7 +190,7 @@ class Processor:
                 self.pending.wait(state.partition, key, parse_event(item[1:]).ts)
                 return
 
-    def _defer(self, event: Event, message: Message, stats: BatchStats) -> str:
+    def _defer(self, event: Event, message: Incoming, stats: BatchStats) -> str:
         """Keep an anonymous-only event raw in its visitor's state; fold in the oldest
         beyond `RECENT_ANONYMOUS` (a visitor is never evaluated, so nothing is late)."""
         key = ANONYMOUS + (event.anonymous_id or "")
@@ -223,7 +225,7 @@ class Processor:
         for _, _, raw in items:
             self.engine.apply(parse_event(raw))  # validated when it came in
 
-    def _local(self, event: Event, message: Message, stats: BatchStats) -> str:
+    def _local(self, event: Event, message: Incoming, stats: BatchStats) -> str:
         """An event on its customer's partition: apply it, or hold it behind an identify."""
         if event.customer_id is None:
             return self._defer(event, message, stats)
@@ -238,7 +240,7 @@ class Processor:
             return self._start_identify(event, message, stats, state)
         return self._apply(event, message, stats, None, state)
 
-    def _start_identify(self, event: Event, message: Message, stats: BatchStats, state: CustomerState | None) -> str:
+    def _start_identify(self, event: Event, message: Incoming, stats: BatchStats, state: CustomerState | None) -> str:
         """Hold the customer's later events until the visitor's history has arrived, so
         they are applied after the merge, in the order they came."""
         if state is not None and event.event_id in state.seen:
@@ -253,7 +255,7 @@ class Processor:
         stats.forwarded += 1
         return "forwarded"
 
-    def _release(self, key: str, message: Message, stats: BatchStats) -> None:
+    def _release(self, key: str, message: Incoming, stats: BatchStats) -> None:
         state = self.states.get(key)
         if state is None or state.held is None:
             return
@@ -261,10 +263,10 @@ class Processor:
         self.states[key] = state
         for raw in held:
             replayed = Message(message.topic, message.partition, message.offset, key.encode(), raw, {},
-                               message.timestamp_ms)
+                               message.timestamp)
             self._one(replayed, stats)
 
-    def _apply(self, event: Event, message: Message, stats: BatchStats, visitor: object,
+    def _apply(self, event: Event, message: Incoming, stats: BatchStats, visitor: object,
                known: CustomerState | None = None) -> str:
         """Apply an event to its customer; `known` is the customer's state when the
         caller has it at hand (the engine changes that very object)."""
@@ -281,7 +283,7 @@ class Processor:
         self._note(key, partition, state)
         if state is not None:
             if changes:
-                self._publish(key, changes, stats, message.timestamp_ms, state)
+                self._publish(key, changes, stats, message.timestamp or 0, state)
             self.timers.schedule(key, partition, state.wake)
         return "applied"
 
@@ -344,7 +346,7 @@ class Processor:
     def _forward(self, key: str, value: bytes, headers: dict[str, bytes]) -> None:
         self.output.send(self.topics.repartition, key.encode(), value, headers)
 
-    def _dead_letter(self, message: Message, reason: str) -> None:
+    def _dead_letter(self, message: Incoming, reason: str) -> None:
         self.output.send(self.topics.dlq, message.key, message.value, {
             m.REASON: reason.encode(),
             m.SOURCE_TOPIC: message.topic.encode(),
