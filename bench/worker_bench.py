@@ -16,7 +16,9 @@ phase on its own topics (created first, 4 partitions) and its own consumer group
         topic (Faust commits every 10,000 events or 2.8 s, so this comes later);
     with the worker's and the broker's CPU seconds (/proc/<pid>/stat) and the time the
     worker waited for a core (/proc/<pid>/task/*/schedstat: the machine is shared);
-    then the same (3 runs) for one worker run with `--processes 2` (`--processes`):
+    then the same (3 runs) with the rocksdb store (the worker's default: its state
+    files in the bench's work directory), and for one worker run with `--processes 2`
+    (`--processes`, memory store):
     its processes split the partitions; the clock starts at the first process's ready
     line, so the others' start and the rebalance they cause count against it;
  2. the bare loop over the same events: AIOKafkaConsumer getmany + orjson.loads;
@@ -111,6 +113,12 @@ async def run(args: argparse.Namespace, bench: Bench) -> list[str]:
         f"memberships {runs_text([r['members'] for r in rates])}; forwarded "
         f"{runs_text([r['forwarded'] for r in rates])}; dead letters {runs_text([r['dead_letters'] for r in rates])} |",
     ]
+    rocks = [await worker_rate(bench, r + 1, store="rocksdb://") for r in range(args.runs)]
+    r_rate = [r["rate"] for r in rocks]
+    rows.append(
+        f"| worker with the rocksdb store (the worker's default; the rows above use the memory store) | "
+        f"{median(r_rate):,.0f} events/s (CPU {median([r['cpu_worker'] for r in rocks]) / bench.total * 1e6:.0f} "
+        f"µs/event) | {runs_text(r_rate)}; to committed offsets {runs_text([r['rate_committed'] for r in rocks])} |")
     for processes in args.processes:
         multi = [await worker_rate(bench, r + 1, processes) for r in range(args.runs)]
         m_rate = [r["rate"] for r in multi]

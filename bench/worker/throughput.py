@@ -11,11 +11,14 @@ from bench.worker.common import Bench, INPUTS, PARTITIONS, SEGMENTS, cpu_seconds
 from bench.worker.reading import change_summary, last_writes
 
 
-async def worker_rate(bench: Bench, run: int, processes: int = 1) -> dict[str, float]:
+async def worker_rate(bench: Bench, run: int, processes: int = 1, store: str = "memory://") -> dict[str, float]:
     """Timed from the first "ready" line: with several processes, the others join (and
-    the partitions are split between them) on the clock."""
-    settings = bench.settings(f"bench-rate-{run}-p{processes}", SEGMENTS, INPUTS)
+    the partitions are split between them) on the clock. `store`: the table's store
+    (memory, as the tests use, or rocksdb, the worker's default)."""
+    kind = store.split(":", 1)[0]
+    settings = bench.settings(f"bench-rate-{run}-p{processes}-{kind}", SEGMENTS, INPUTS)
     settings.processes = processes
+    settings.store = store
     worker = await bench.start_worker(settings)
     admin = AIOKafkaAdminClient(bootstrap_servers=bench.bootstrap)
     probe = AIOKafkaConsumer(bootstrap_servers=bench.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10,
@@ -63,7 +66,7 @@ async def worker_rate(bench: Bench, run: int, processes: int = 1) -> dict[str, f
         "changes": counts[settings.changes_topic], "forwarded": counts[settings.repartition_topic],
         "dead_letters": counts[settings.dlq_topic], **summary,
     }
-    log(f"worker run {run} ({processes} process{'es' if processes > 1 else ''}): {result['rate']:,.0f} events/s to the last state write ({processing:.1f}s), "
+    log(f"worker run {run} ({processes} process{'es' if processes > 1 else ''}, {kind} store): {result['rate']:,.0f} events/s to the last state write ({processing:.1f}s), "
         f"{result['rate_committed']:,.0f}/s to committed offsets; CPU worker {cpu_worker:.1f}s (it waited "
         f"{waited:.1f}s for a core), broker {cpu_broker:.1f}s; {result['changes']:,} changes ({summary['timer']:,} "
         f"by timers, {summary['duplicates']:,} re-sent duplicates), {summary['members']:,} memberships at the end, "
