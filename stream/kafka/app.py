@@ -161,15 +161,18 @@ class SegmenterApp:
 
         count = self.states.flush(collect) + self.aliases.flush(collect)
         store, changelog, send = self.table.data, self.changelog, self.output.send
-        for partition, writes in by_partition.items():
-            faustfixes.write_to_partition(self.settings.repartition_topic, partition)  # the store files it per partition
-            for raw_key, value in writes:
-                if value is None:
-                    if store.get(raw_key) is not None:
-                        del store[raw_key]
-                else:
-                    store[raw_key] = value
-                send(changelog, raw_key, value, partition=partition)
+        try:
+            for partition, writes in by_partition.items():
+                faustfixes.write_to_partition(self.settings.repartition_topic, partition)  # the store files it per partition
+                for raw_key, value in writes:
+                    if value is None:
+                        if store.get(raw_key) is not None:
+                            del store[raw_key]
+                    else:
+                        store[raw_key] = value
+                    send(changelog, raw_key, value, partition=partition)
+        finally:
+            faustfixes.writes_done()  # reads must not stay tied to the partition written last
         return count
 
     async def _round(self, work: Any) -> asyncio.Future[None]:

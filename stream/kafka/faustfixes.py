@@ -137,13 +137,25 @@ _KEEP: dict[tuple[str, int], _PartitionEvent] = {}
 
 
 def write_to_partition(topic: str, partition: int) -> None:
-    """Make the next table writes go to `partition` of the table's changelog."""
+    """Make the next table writes go to `partition` of the table's changelog; call
+    `writes_done` after them."""
     from faust.streams import _current_event
 
     stand_in = _KEEP.get((topic, partition))
     if stand_in is None:
         stand_in = _KEEP[(topic, partition)] = _PartitionEvent(topic, partition)
     _current_event.set(weakref.ref(stand_in))  # type: ignore[arg-type]
+
+
+def writes_done() -> None:
+    """Forget the stand-in of `write_to_partition`. The rocksdb store reads a key from the
+    current event's partition alone when there is a current event, so a stand-in left
+    in place sent every later read to the partition written last: after a restart
+    (nothing cached yet) customers of the other partitions were not found and started
+    over. Without one, it looks in the partition it knows for the key, else in each."""
+    from faust.streams import _current_event
+
+    _current_event.set(None)
 
 
 def quiet_logging(level: int = logging.WARNING) -> None:

@@ -152,11 +152,12 @@ def seqs_in_order(changes: list[dict[str, object]]) -> dict[tuple[str, str], lis
     return order
 
 
-def assert_equal_to_replay(changes: list[dict[str, object]], raws: list[bytes], as_of: int) -> None:
+def assert_equal_to_replay(changes: list[dict[str, object]], raws: list[bytes], as_of: int,
+                           segments: Path = SHOP) -> None:
     """After dropping identical copies, the changes are exactly replay's, and every
     (customer, segment) has seqs 1..n with no gap."""
     found = by_id(changes)  # asserts no (customer, segment, seq) with two contents
-    wanted = by_id(replayed(load_definitions(SHOP), raws, as_of)[0])
+    wanted = by_id(replayed(load_definitions(segments), raws, as_of)[0])
     assert found == wanted, diff(found, wanted)
     for pair, seqs in seqs_in_order(list(found.values())).items():
         assert sorted(seqs) == list(range(1, len(seqs) + 1)), pair
@@ -264,7 +265,10 @@ def test_time_based_changes_arrive_at_their_instant_without_new_events(deploy, t
 
 
 # -- c: SIGKILL in the middle, restart, recover from the changelog --------------------------
-def test_sigkill_and_restart_lose_nothing_and_duplicate_nothing_that_differs(deploy) -> None:
+@pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
+def test_sigkill_and_restart_lose_nothing_and_duplicate_nothing_that_differs(deploy, store) -> None:
+    """memory: the state comes back from the changelog; rocksdb (the default store): from
+    the local files the killed worker left, and the changelog's tail."""
     d = deploy(("behavior",))
     topic = d.inputs[0]
     first = period(11, START, 45, 900, "a", late_rate=0.0)  # ~7,000 events
@@ -274,7 +278,7 @@ def test_sigkill_and_restart_lose_nothing_and_duplicate_nothing_that_differs(dep
     assert max(e.ts for e in usable(second)) < min(e.ts for e in usable(third))
     everything = first + second + third
 
-    worker = d.start_worker()
+    worker = d.start_worker(store=store)
     worker.wait_ready()
     for start in range(0, len(first), 2000):  # several chunks, back to back
         d.produce_keyed(topic, first[start:start + 2000])
@@ -282,7 +286,7 @@ def test_sigkill_and_restart_lose_nothing_and_duplicate_nothing_that_differs(dep
     seen_before_kill = distinct(d.read(d.changes, settle=0.3))
     d.produce_keyed(topic, second)  # while no worker runs
 
-    restarted = d.start_worker()  # same app id, memory store: state comes back from the changelog
+    restarted = d.start_worker(store=store)  # same app id and data directory
     restarted.wait_ready(timeout=90)
     d.produce_keyed(topic, third)
 
@@ -292,6 +296,51 @@ def test_sigkill_and_restart_lose_nothing_and_duplicate_nothing_that_differs(dep
     print(f"{seen_before_kill} of {len(predicted)} changes published before the kill; "
           f"{len(records)} messages, {distinct(records)} distinct after the restart")
     assert_equal_to_replay(changes_of(records), everything, as_of)
+
+
+EVENT_DRIVEN = """\
+segments:
+  buyer: {when: count(order_placed) >= 1}
+  repeat_buyer: {when: count(order_placed) >= 3}
+  spender: {when: sum(order_placed.total) > 300, exit_when: sum(order_placed.total) < 250}
+  browser: {when: count(product_viewed) >= 5}
+  carts: {when: count(added_to_cart) > count(order_placed)}
+"""
+
+
+@pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
+def test_customers_carry_on_after_a_restart(deploy, tmp_path, store) -> None:
+    """The same customers before and after a restart: every later event must find the
+    customer's state as the first worker left it (memory: read back from the changelog;
+    rocksdb, the default store: from the local files), in every partition and in every
+    round after the first, not only in the keys the restart's first round reads.
+    Definitions without time-based conditions: a worker that sat idle lets flips
+    follow the wall clock, which would move the customers' clocks past the later events."""
+    segments = tmp_path / "event-driven"
+    segments.mkdir()
+    (segments / "segments.yaml").write_text(EVENT_DRIVEN)
+    d = deploy(("behavior",), segments)
+    topic = d.inputs[0]
+    before = period(31, START, 20, 300, "k", late_rate=0.0)
+    after = period(32, START + timedelta(days=21), 20, 300, "k", late_rate=0.0)  # the same 300 customers
+    assert max(e.ts for e in usable(before)) < min(e.ts for e in usable(after))
+    assert len({e.customer_id for e in usable(before)} & {e.customer_id for e in usable(after)}) > 250
+
+    worker = d.start_worker(store=store)
+    worker.wait_ready()
+    d.produce_keyed(topic, before)
+    d.read_changes(len(replayed(load_definitions(segments), before, now_ms())[0]), timeout=60, settle=1.0)
+    worker.stop()
+
+    restarted = d.start_worker(store=store)
+    restarted.wait_ready(timeout=90)
+    for start in range(0, len(after), 300):  # many rounds after the restart's first
+        d.produce_keyed(topic, after[start:start + 300])
+        time.sleep(0.05)
+    everything = before + after
+    predicted, _ = replayed(load_definitions(segments), everything, now_ms())
+    records = d.read_changes(len(predicted), timeout=60, settle=2.0)
+    assert_equal_to_replay(changes_of(records), everything, now_ms(), segments)
 
 
 # -- d: two workers share the partitions, then one leaves -----------------------------------
