@@ -74,9 +74,9 @@ class Deployment:
         return Settings(brokers=[self.broker.url], topics=self.inputs, changes_topic=self.changes,
                         dlq_topic=self.dlq, repartition_topic=f"{self.name}-repartition", app_id=self.name)
 
-    def start_worker(self, **extra: str) -> WorkerProcess:
+    def start_worker(self, data_dir: Path | None = None, **extra: str) -> WorkerProcess:
         s = self.settings
-        env = worker_env(self.broker.bootstrap, self.segments, self.folder / "data", self.name,
+        env = worker_env(self.broker.bootstrap, self.segments, data_dir or self.folder / "data", self.name,
                          topics=",".join(s.topics), changes_topic=s.changes_topic, dlq_topic=s.dlq_topic,
                          repartition_topic=s.repartition_topic, **extra)
         worker = WorkerProcess(env, self.folder / f"worker-{len(self.workers) + 1}.log")
@@ -372,6 +372,41 @@ def test_two_workers_then_one_publish_one_stream_without_gaps(deploy) -> None:
     as_of = now_ms()
     assert ready_partitions(one)[-1] == {0, 1, 2, 3}, ready_partitions(one)
     assert_equal_to_replay(changes_of(records), first + second, as_of)
+
+
+@pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
+def test_customers_carry_on_when_a_worker_leaves(deploy, tmp_path, store) -> None:
+    """Two workers, each with its own data directory (its own volume), split the
+    partitions; one leaves and the other takes its partitions over, restoring their
+    table from the changelog: the same customers' later events must find their state."""
+    segments = tmp_path / "event-driven"
+    segments.mkdir()
+    (segments / "segments.yaml").write_text(EVENT_DRIVEN)
+    d = deploy(("behavior",), segments)
+    topic = d.inputs[0]
+    before = period(41, START, 20, 300, "m", late_rate=0.0)
+    after = period(42, START + timedelta(days=21), 20, 300, "m", late_rate=0.0)  # the same 300 customers
+    assert max(e.ts for e in usable(before)) < min(e.ts for e in usable(after))
+    definitions = load_definitions(segments)
+
+    one = d.start_worker(tmp_path / "one", store=store)
+    one.wait_ready()
+    two = d.start_worker(tmp_path / "two", store=store)
+    two.wait_ready()
+    one.wait_ready(count=2)  # the rebalance the second worker caused
+    assert ready_partitions(one)[-1] and ready_partitions(two)[-1]
+    d.produce_keyed(topic, before)
+    d.read_changes(len(replayed(definitions, before, now_ms())[0]), timeout=60, settle=1.0)
+
+    two.stop()  # it leaves the group; the other restores its partitions and takes them over
+    one.wait_ready(count=3)
+    assert ready_partitions(one)[-1] == {0, 1, 2, 3}, ready_partitions(one)
+    for start in range(0, len(after), 300):
+        d.produce_keyed(topic, after[start:start + 300])
+        time.sleep(0.05)
+    everything = before + after
+    records = d.read_changes(len(replayed(definitions, everything, now_ms())[0]), timeout=60, settle=2.0)
+    assert_equal_to_replay(changes_of(records), everything, now_ms(), segments)
 
 
 # -- e: a restart with a backlog: flips wait for the events still queued -------------------
