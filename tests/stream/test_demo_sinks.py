@@ -91,7 +91,7 @@ def test_demo_runs_the_sinks_and_ctrl_c_leaves_nothing_behind(stop_signal: int, 
         while where is None and time.monotonic() < give_up and demo.poll() is None:
             where = next((m for line in list(lines) if (m := WHERE.match(line))), None)
             time.sleep(0.5)
-        assert where is not None, "".join(lines)
+        assert where is not None, "the demo never said where its sinks write:\n" + "".join(lines)
         outbox = Path(where["outbox"])
         store = redis.Redis(port=int(where["port"]))
         export = outbox / "exports" / "backordered.csv"
@@ -111,7 +111,7 @@ def test_demo_runs_the_sinks_and_ctrl_c_leaves_nothing_behind(stop_signal: int, 
             time.sleep(1.0)
             groups, pricing, rows, mail, no_profiles = effects()
         children |= descendants(demo.pid)
-        assert demo.poll() is None, "".join(lines)
+        assert demo.poll() is None, f"the demo exited early with {demo.returncode}:\n" + "".join(lines)
         assert groups and all(store.scard(key) > 0 for key in groups)
         assert pricing
         assert rows[0] == ["customer_id", "segment", "change", "seq", "at", "cause"]
@@ -133,7 +133,7 @@ def test_demo_runs_the_sinks_and_ctrl_c_leaves_nothing_behind(stop_signal: int, 
         reader.join(10)
     left = [pid for pid in children if alive(pid)]
     kill(left)
-    assert code == 0, "".join(lines)
+    assert code == 0, f"the demo exited with {code} after {signal.Signals(stop_signal).name}:\n" + "".join(lines)
     assert children, "the demo started no processes"
     assert left == []
     if not emails_expected:
