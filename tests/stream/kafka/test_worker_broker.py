@@ -308,38 +308,54 @@ segments:
 """
 
 
+def event_driven(deploy, tmp_path: Path) -> tuple[Deployment, Path]:
+    """A deployment on `EVENT_DRIVEN` definitions: without time-based conditions, a
+    worker that sat idle (its flips following the wall clock) cannot move customers'
+    clocks past events still to come, so later events of the same customers are
+    evaluated live exactly as replay evaluates them."""
+    segments = tmp_path / "event-driven"
+    segments.mkdir()
+    (segments / "segments.yaml").write_text(EVENT_DRIVEN)
+    return deploy(("behavior",), segments), segments
+
+
+def same_customers_twice(seed: int, prefix: str) -> tuple[list[bytes], list[bytes]]:
+    """Two periods of traffic of the same 300 customers, the second after the first."""
+    before = period(seed, START, 20, 300, prefix, late_rate=0.0)
+    after = period(seed + 1, START + timedelta(days=21), 20, 300, prefix, late_rate=0.0)
+    assert max(e.ts for e in usable(before)) < min(e.ts for e in usable(after))
+    assert len({e.customer_id for e in usable(before)} & {e.customer_id for e in usable(after)}) > 250
+    return before, after
+
+
+def produce_in_rounds(d: Deployment, raws: list[bytes], size: int = 300) -> None:
+    """Small chunks a little apart, so the worker takes them in many rounds."""
+    for start in range(0, len(raws), size):
+        d.produce_keyed(d.inputs[0], raws[start:start + size])
+        time.sleep(0.05)
+
+
 @pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
 def test_customers_carry_on_after_a_restart(deploy, tmp_path, store) -> None:
     """The same customers before and after a restart: every later event must find the
     customer's state as the first worker left it (memory: read back from the changelog;
     rocksdb, the default store: from the local files), in every partition and in every
-    round after the first, not only in the keys the restart's first round reads.
-    Definitions without time-based conditions: a worker that sat idle lets flips
-    follow the wall clock, which would move the customers' clocks past the later events."""
-    segments = tmp_path / "event-driven"
-    segments.mkdir()
-    (segments / "segments.yaml").write_text(EVENT_DRIVEN)
-    d = deploy(("behavior",), segments)
-    topic = d.inputs[0]
-    before = period(31, START, 20, 300, "k", late_rate=0.0)
-    after = period(32, START + timedelta(days=21), 20, 300, "k", late_rate=0.0)  # the same 300 customers
-    assert max(e.ts for e in usable(before)) < min(e.ts for e in usable(after))
-    assert len({e.customer_id for e in usable(before)} & {e.customer_id for e in usable(after)}) > 250
+    round after the first, not only in the keys the restart's first round reads."""
+    d, segments = event_driven(deploy, tmp_path)
+    definitions = load_definitions(segments)
+    before, after = same_customers_twice(31, "k")
 
     worker = d.start_worker(store=store)
     worker.wait_ready()
-    d.produce_keyed(topic, before)
-    d.read_changes(len(replayed(load_definitions(segments), before, now_ms())[0]), timeout=60, settle=1.0)
+    d.produce_keyed(d.inputs[0], before)
+    d.read_changes(len(replayed(definitions, before, now_ms())[0]), timeout=60, settle=1.0)
     worker.stop()
 
     restarted = d.start_worker(store=store)
     restarted.wait_ready(timeout=90)
-    for start in range(0, len(after), 300):  # many rounds after the restart's first
-        d.produce_keyed(topic, after[start:start + 300])
-        time.sleep(0.05)
+    produce_in_rounds(d, after)  # many rounds after the restart's first
     everything = before + after
-    predicted, _ = replayed(load_definitions(segments), everything, now_ms())
-    records = d.read_changes(len(predicted), timeout=60, settle=2.0)
+    records = d.read_changes(len(replayed(definitions, everything, now_ms())[0]), timeout=60, settle=2.0)
     assert_equal_to_replay(changes_of(records), everything, now_ms(), segments)
 
 
@@ -379,15 +395,9 @@ def test_customers_carry_on_when_a_worker_leaves(deploy, tmp_path, store) -> Non
     """Two workers, each with its own data directory (its own volume), split the
     partitions; one leaves and the other takes its partitions over, restoring their
     table from the changelog: the same customers' later events must find their state."""
-    segments = tmp_path / "event-driven"
-    segments.mkdir()
-    (segments / "segments.yaml").write_text(EVENT_DRIVEN)
-    d = deploy(("behavior",), segments)
-    topic = d.inputs[0]
-    before = period(41, START, 20, 300, "m", late_rate=0.0)
-    after = period(42, START + timedelta(days=21), 20, 300, "m", late_rate=0.0)  # the same 300 customers
-    assert max(e.ts for e in usable(before)) < min(e.ts for e in usable(after))
+    d, segments = event_driven(deploy, tmp_path)
     definitions = load_definitions(segments)
+    before, after = same_customers_twice(41, "m")
 
     one = d.start_worker(tmp_path / "one", store=store)
     one.wait_ready()
@@ -395,15 +405,13 @@ def test_customers_carry_on_when_a_worker_leaves(deploy, tmp_path, store) -> Non
     two.wait_ready()
     one.wait_ready(count=2)  # the rebalance the second worker caused
     assert ready_partitions(one)[-1] and ready_partitions(two)[-1]
-    d.produce_keyed(topic, before)
+    d.produce_keyed(d.inputs[0], before)
     d.read_changes(len(replayed(definitions, before, now_ms())[0]), timeout=60, settle=1.0)
 
     two.stop()  # it leaves the group; the other restores its partitions and takes them over
     one.wait_ready(count=3)
     assert ready_partitions(one)[-1] == {0, 1, 2, 3}, ready_partitions(one)
-    for start in range(0, len(after), 300):
-        d.produce_keyed(topic, after[start:start + 300])
-        time.sleep(0.05)
+    produce_in_rounds(d, after)
     everything = before + after
     records = d.read_changes(len(replayed(definitions, everything, now_ms())[0]), timeout=60, settle=2.0)
     assert_equal_to_replay(changes_of(records), everything, now_ms(), segments)
