@@ -54,8 +54,8 @@ def full_replay(path: Path) -> tuple[float, Engine, int]:
         changes += 1
 
     with collector_paused():
-        loaded = load_events(path)
         engine = Engine(load_definitions(SEGMENTS))
+        loaded = load_events(path, read_properties=engine.program.property_readers)
         replay(engine, loaded.events, count)
     return time.perf_counter() - started, engine, changes
 
@@ -67,8 +67,8 @@ def memory_per_customer(path: Path, sample_lines: int) -> float:
             if index >= sample_lines:
                 break
             out.write(line)
-    loaded = load_events(sample)
     engine = Engine(load_definitions(SEGMENTS))
+    loaded = load_events(sample, read_properties=engine.program.property_readers)
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
     replay(engine, loaded.events, lambda _: None)

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import gzip
 import operator
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from rules import BadEvent, Event, parse_event
+from rules.evaluate.events import DEFAULT_MAX_BYTES
 
 
 @dataclass
@@ -31,10 +32,13 @@ def numbered_lines(handle: IO[bytes]) -> Iterator[tuple[int, bytes]]:
             yield number, line
 
 
-def load_events(path: Path, on_progress: object = None) -> LoadedEvents:
+def load_events(path: Path, on_progress: object = None,
+                read_properties: Container[str] | None = None) -> LoadedEvents:
     """Parse every line; bad lines are kept as (line, reason), never fatal.
 
     `on_progress(bytes_read)` is called now and then so a caller can draw a bar.
+    `read_properties`: keep the properties of these event types only (see
+    `parse_event`); every line is validated all the same.
     """
     loaded = LoadedEvents()
     events, bad = loaded.events, loaded.bad
@@ -43,7 +47,7 @@ def load_events(path: Path, on_progress: object = None) -> LoadedEvents:
         append, number = events.append, 0
         for number, line in enumerate(handle, start=1):  # type: ignore[arg-type]
             try:
-                append(parse_event(line))
+                append(parse_event(line, DEFAULT_MAX_BYTES, read_properties))
             except BadEvent as exc:
                 if line.strip():
                     bad.append((number, str(exc)))

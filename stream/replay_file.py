@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Protocol
 
 from rules import Change, Engine
+from rules.evaluate.program import compile_program
 from rules.language.model import Definitions
 from rules.timeutil import parse_timestamp
 from stream.eventfile import LoadedEvents, load_events
@@ -50,9 +51,13 @@ def checked_inputs(events: Path, as_of: str | None) -> int | None:
         raise ValueError(f"--as-of: {exc}") from None
 
 
-def read_events(path: Path, bar: Progress) -> LoadedEvents:
+def read_events(path: Path, bar: Progress, *definitions: Definitions) -> LoadedEvents:
+    """The events of `path`, keeping only the properties that `definitions` read
+    (all of them when no definitions are given)."""
+    read_properties = frozenset().union(*(compile_program(d).property_readers for d in definitions)) \
+        if definitions else None
     with collector_paused():
-        return load_events(path, on_progress=bar.task("reading", path.stat().st_size))
+        return load_events(path, bar.task("reading", path.stat().st_size), read_properties)
 
 
 def evaluate(definitions: Definitions, loaded: LoadedEvents, bar: Progress, as_of: int | None = None,

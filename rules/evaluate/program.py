@@ -58,6 +58,9 @@ class Program:
     # for a customer's first event: segments that may hold, by event type (see `_fresh`)
     fresh: dict[str, tuple[int, ...]] = field(default_factory=dict)
     fresh_other: tuple[int, ...] = ()
+    # event types whose properties something reads: the profile events, and the types
+    # of aggregates over a property or with a `where=` filter
+    property_readers: frozenset[str] = frozenset(PROFILE_EVENTS)
 
     def first_event(self, kind: str) -> tuple[int, ...]:
         """Segments to evaluate for a customer's very first event of type `kind`."""
@@ -142,6 +145,8 @@ def compile_program(defs: Definitions) -> Program:
     possible = {s.index for s in compiled if not _false_when_empty(defs.segments[s.name].when, compiler)}
     program.fresh = {event: program.closure(possible | set(found)) for event, found in program.affected.items()}
     program.fresh_other = program.closure(possible)
+    program.property_readers = frozenset(PROFILE_EVENTS).union(
+        spec.event for spec in compiler.specs.values() if spec.path or spec.where_text is not None)
     return program
 
 

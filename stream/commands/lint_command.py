@@ -88,7 +88,7 @@ def _from_events(args: argparse.Namespace, definitions: Definitions, as_of: int 
         (entered if change.change == "enter" else exited)[change.segment] += 1
 
     with progress_bar(wants_progress(args.progress, args.events)) as bar:
-        loaded = read_events(args.events, bar)
+        loaded = read_events(args.events, bar, definitions)
         engine, summary = evaluate(definitions, loaded, bar, as_of, count)
     report_bad_lines(args.events, loaded)
     memberships = final_memberships(engine)

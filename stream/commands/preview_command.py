@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 1
     with progress_bar(wants_progress(args.progress, args.events)) as bar:
-        loaded = read_events(args.events, bar)
+        loaded = read_events(args.events, bar, live, new)
         engine, summary = evaluate(live, loaded, bar, as_of, label="live")
         before = final_memberships(engine)
         del engine  # one engine in memory at a time

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     started = time.perf_counter()
     with progress_bar(wants_progress(args.progress, args.events)) as bar:
-        loaded = read_events(args.events, bar)
+        loaded = read_events(args.events, bar, defs)
         with ExitStack() as stack:
             changes_out = stack.enter_context(args.changes.open("wb")) if args.changes else None
 

@@ -8,7 +8,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rules import BadEvent, parse_event
+from rules import BadEvent, Event, parse_event
 from rules.timeutil import parse_timestamp
 from rules.evaluate.events import event_from_dict
 
@@ -43,8 +43,7 @@ def _mostly(good: st.SearchStrategy, anything: st.SearchStrategy) -> st.SearchSt
     return st.one_of(good, good, good, anything, st.just(MISSING))
 
 
-@settings(max_examples=1000, deadline=None)
-@given(st.fixed_dictionaries({
+messages = st.fixed_dictionaries({
     "event_id": _mostly(st.just("e-1"), ids),
     "type": _mostly(st.sampled_from(["page_view", "identify"]), types),
     "customer_id": _mostly(st.just("c-1"), ids),
@@ -52,10 +51,30 @@ def _mostly(good: st.SearchStrategy, anything: st.SearchStrategy) -> st.SearchSt
     "timestamp": _mostly(st.just("2025-01-01T00:00:00Z"), timestamps),
     "properties": _mostly(st.just({"total": 5}), properties),
     "extra": st.just(MISSING) | st.integers(-(2**63), 2**63 - 1),
-}))
+})
+
+
+@settings(max_examples=1000, deadline=None)
+@given(messages)
 def test_fast_path_agrees_with_the_written_rules(fields: dict[str, object]) -> None:
     raw = _message(fields)
     assert _outcome(parse_event, raw) == _outcome(lambda r: event_from_dict(orjson.loads(r)), raw)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(messages, st.sampled_from([frozenset(), frozenset({"identify"}), frozenset({"page_view", "order_placed"})]))
+def test_leaving_properties_out_refuses_the_same_and_keeps_the_rest(fields: dict[str, object],
+                                                                    read: frozenset[str]) -> None:
+    """Events of types not in `read_properties` lose their properties and nothing else:
+    a message is refused for the same reason, and an accepted one differs only there."""
+    raw = _message(fields)
+    every = _outcome(parse_event, raw)
+    some = _outcome(lambda r: parse_event(r, read_properties=read), raw)
+    if isinstance(every, Event) and every.type not in read:
+        assert isinstance(some, Event) and some.properties == {}
+        assert some == Event(every.event_id, every.type, every.ts, every.customer_id, every.anonymous_id, some.properties)
+    else:
+        assert some == every
 
 
 @given(st.binary(max_size=40) | st.sampled_from([b"[1]", b'"x"', b"null", b"{", b'{"event_id": "e"}']))
