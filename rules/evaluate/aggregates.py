@@ -285,7 +285,11 @@ def window_total(buckets: dict[int, int] | None, floor: int) -> int:
     """count/sum over the buckets that start after `floor` (= now - within)."""
     if not buckets:
         return 0
-    return sum([bucket for start, bucket in buckets.items() if start > floor])
+    total = 0
+    for start, bucket in buckets.items():  # a loop: a comprehension is a function call (Python 3.11)
+        if start > floor:
+            total += bucket
+    return total
 
 
 def count_drop(buckets: dict[int, int] | None, now: int, within: int, bound: float, to_bound: bool) -> int | None:
@@ -297,17 +301,17 @@ def count_drop(buckets: dict[int, int] | None, now: int, within: int, bound: flo
     if not buckets:
         return None
     floor = now - within
-    remaining = sum([bucket for start, bucket in buckets.items() if start > floor])
+    remaining = window_total(buckets, floor)
     if to_bound:
         if remaining <= bound or bound < 0:
             return None
     elif remaining < bound or bound <= 0:
         return None
-    live = sorted([(start, bucket) for start, bucket in buckets.items() if start > floor])
-    for start, bucket in live:
-        remaining -= bucket
-        if remaining < bound or (to_bound and remaining == bound):
-            return start + within
+    for start in sorted(buckets):  # the bucket starts, oldest first
+        if start > floor:
+            remaining -= buckets[start]
+            if remaining < bound or (to_bound and remaining == bound):
+                return start + within
     return None
 
 
