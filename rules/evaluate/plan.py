@@ -53,21 +53,16 @@ def slow_flip(segment: CompiledSegment, slots: dict, profile: dict, now: int, se
     return segment.next_flip(Context(slots, profile, now, _Members(seqs)))  # type: ignore[arg-type]
 
 
-def _enter_last(change: Change) -> bool:
-    return change.change == "enter"
-
-
 def compile_plan(program: Program, targets: tuple[int, ...]) -> Plan:
     """The function (key, state, now, at, cause) -> changes for the segments `targets`."""
     assert program.compiler is not None
     compiler = program.compiler
     source = _Source(compiler)
     env = source.env
-    env.update({"_Change": Change, "_holdout": in_holdout, "_decide": decide, "_slow_flip": slow_flip,
-                "_enter_last": _enter_last})
+    env.update({"_Change": Change, "_holdout": in_holdout, "_decide": decide, "_slow_flip": slow_flip})
     lines = ["def plan(key, state, now, at, cause):",
              "    seqs, flips, slots, profile = state.seqs, state.flips, state.slots, state.profile",
-             "    changes = []"]
+             "    changes, enters = [], []  # within one evaluation, exits come before enters"]
     for index in targets:
         segment = program.segments[index]
         definition = compiler.defs.segments[segment.name]
@@ -90,8 +85,10 @@ def compile_plan(program: Program, targets: tuple[int, ...]) -> Plan:
         lines.append("        seq += 1")
         lines.append(f"        seqs[{name}] = seq")
         holdout = f"_holdout(key, {name}, {segment.holdout!r})" if segment.holdout else "False"
-        lines.append(f"        changes.append(_Change(key, {name}, 'enter' if wanted else 'exit', seq, at, cause, "
-                     f"{holdout}, {program.version!r}))")
+        for branch, kind, into in (("if wanted:", "enter", "enters"), ("else:", "exit", "changes")):
+            lines.append(f"        {branch}")
+            lines.append(f"            {into}.append(_Change(key, {name}, {kind!r}, seq, at, cause, {holdout}, "
+                         f"{program.version!r}))")
         if segment.next_flip is not None:
             conditions = [definition.when] + ([definition.exit_when] if definition.exit_when is not None else [])
             body = flip_lines(conditions, compiler, source)  # None or empty: only the closure finds flips
@@ -109,8 +106,8 @@ def compile_plan(program: Program, targets: tuple[int, ...]) -> Plan:
     lines += ["    state.wake = min(flips.values()) if flips else None",
               f"    state.version = {program.version!r}",
               "    state.clock = now",
-              "    if len(changes) > 1:  # within one evaluation, exits come before enters",
-              "        changes.sort(key=_enter_last)",
+              "    if enters:",
+              "        changes += enters",
               "    return changes", ""]
     namespace: dict[str, object] = dict(env)
     exec(compile("\n".join(lines), f"<plan {','.join(map(str, targets))}>", "exec"), namespace)  # noqa: S102 - from validated trees
