@@ -13,6 +13,7 @@ from rules import load_definitions
 from stream.cli import main
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "segments" / "shop.yaml"
+BLOG = "https://shop.example.com/blog/spf-guide"
 
 
 def memberships(path: Path) -> dict[str, set[str]]:
@@ -21,20 +22,22 @@ def memberships(path: Path) -> dict[str, set[str]]:
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Shop traffic; NEW lowers the loyalty and gold thresholds, drops `lapsed` and adds `two_orders`."""
+    """Shop traffic; NEW lowers the loyalty and gold thresholds, drops `lapsed` and adds
+    `two_orders` and `blog_reader` (which reads a property no live definition reads)."""
     folder = tmp_path_factory.mktemp("preview")
     events = folder / "events.jsonl"
     write_jsonl(events, TrafficConfig(customers=400, days=300, seed=5))
     text = EXAMPLE.read_text()
     new = (text.replace("when: lifetime_spend > 1000", "when: lifetime_spend > 600")
                .replace("when: lifetime_spend > 2000", "when: lifetime_spend > 1200")
-               .replace("  lapsed:\n", "  two_orders:\n    when: orders >= 2\n  lapsed_old:\n", 1)
+               .replace("  lapsed:\n", "  two_orders:\n    when: orders >= 2\n"
+                        f"  blog_reader:\n    when: count(page_view, where=url == '{BLOG}') >= 1\n  lapsed_old:\n", 1)
                .replace("  lapsed_old:\n    description: Has ordered, but not in the last 90 days\n"
                         "    when: orders >= 1 and since(last(order_placed)) > 90d\n"
                         "    on_enter: [{email: {template: win_back}}]\n", ""))
     (folder / "new.yaml").write_text(new)
     segments = load_definitions(folder / "new.yaml").segments
-    assert "two_orders" in segments and "lapsed" not in segments
+    assert "two_orders" in segments and "blog_reader" in segments and "lapsed" not in segments
     return {"events": events, "old": EXAMPLE, "new": folder / "new.yaml", "dir": folder}
 
 
@@ -62,6 +65,7 @@ def test_entered_and_exited_match_two_replays(files, capsys) -> None:
     assert rows["gold"]["status"] == "changed" and rows["silver"]["status"] == "changed"  # silver follows gold
     assert rows["lapsed"]["status"] == "removed" and rows["lapsed"]["after"] == 0 and rows["lapsed"]["exited"] > 0
     assert rows["two_orders"]["status"] == "added" and rows["two_orders"]["before"] == 0
+    assert rows["blog_reader"]["status"] == "added" and rows["blog_reader"]["after"] > 0
     assert rows["vip"]["status"] == "same" and rows["vip"]["entered"] == rows["vip"]["exited"] == 0
 
     expected = [c for c in sorted(before) if before[c] != after.get(c, set())]
