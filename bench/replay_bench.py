@@ -98,6 +98,7 @@ def main() -> None:
     bare, full = [], []
     engine, changes = None, 0
     for run in range(args.runs):
+        engine = None  # the last run's states are freed first: each run starts as a new replay would
         bare.append(bare_loop(path))
         seconds, engine, changes = full_replay(path)
         full.append(seconds)
