@@ -14,6 +14,9 @@ from rules.timeutil import epoch_ms, fast_timestamp, parse_timestamp
 
 EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*$")
 DEFAULT_MAX_BYTES = 64 * 1024
+MAX_NESTING = 1024
+"""The deepest nesting of arrays and objects a message may have (orjson's limit, which
+the written rules (`event_from_dict` after `orjson.loads`) inherit)."""
 RESERVED_PREFIXES = ("anon:", "alias:")
 """Customer ids may not begin with these. Customer states are kept under the customer
 id, in one key space with a visitor's state (`anon:` + anonymous id) and, in the
@@ -57,8 +60,8 @@ class Event(msgspec.Struct, gc=False):
 
 
 UNREAD: Mapping[str, Any] = MappingProxyType({})
-"""The properties of an event read with `read_properties` whose type no definition
-reads properties of: checked to be an object, then not kept (read-only, shared)."""
+"""The properties of an event read with `read_properties` whose type is not among
+them: checked with the rest of the message, then not kept (read-only, shared)."""
 
 _KNOWN_TYPES: dict[str, str] = {}
 """Valid type names seen so far, each mapped to one shared string object: a million
@@ -132,23 +135,7 @@ class _Wire(msgspec.Struct, gc=False):
     properties: dict[str, Any] | None = None
 
 
-class _Unread(msgspec.Struct, gc=False):
-    """Properties decoded into nothing: msgspec checks they are an object and skips them."""
-
-
-class _WireUnread(msgspec.Struct, gc=False):
-    """`_Wire` for reading with `read_properties`: the properties are checked, not kept."""
-
-    event_id: _Id
-    type: str
-    ts: int | datetime = msgspec.field(name="timestamp")
-    customer_id: _Id | None = None
-    anonymous_id: _Id | None = None
-    properties: _Unread | None = None
-
-
 _decode = msgspec.json.Decoder(_Wire).decode
-_decode_unread = msgspec.json.Decoder(_WireUnread).decode
 
 
 def parse_event(raw: bytes | str, max_bytes: int = DEFAULT_MAX_BYTES,
@@ -157,30 +144,39 @@ def parse_event(raw: bytes | str, max_bytes: int = DEFAULT_MAX_BYTES,
 
     The fast path decodes into a typed struct in C and checks the rest here; anything
     it rejects goes through `event_from_dict`, which names the reason (and is the
-    definition of what is valid).
+    definition of what is valid). msgspec raises more than `DecodeError` on some bad
+    input (`UnicodeDecodeError` for invalid UTF-8 inside a string, `RecursionError`
+    for deep nesting): those go the slow way too, so they are refused, not raised.
 
     `read_properties`, when given, names the event types whose properties are kept;
-    the others get `UNREAD`. Replay holds every event of a file in memory at once, and
-    most events (page and product views) carry properties no definition reads: not
-    keeping them halves the memory a loaded file takes and the time to load it."""
+    the others get `UNREAD` once the message has been checked as a whole. Replay holds
+    every event of a file in memory at once, and most events (page and product views)
+    carry properties no definition reads: not keeping them nearly halves the memory a
+    loaded file takes, and with it the time to load it."""
     if len(raw) > max_bytes:
         raise BadEvent(f"payload of {len(raw)} bytes is above the limit of {max_bytes}")
-    if read_properties is not None:
+    if len(raw) > 2 * MAX_NESTING and _brackets(raw) > MAX_NESTING:
+        event = _slow(raw)  # perhaps nested deeper than the rules allow: msgspec's limit is the interpreter's
+    else:
         try:
-            unread = _decode_unread(raw)
-        except msgspec.DecodeError:
-            return _slow(raw)
-        if unread.type not in read_properties:
-            return _checked(unread, UNREAD, raw)
-    try:
-        wire = _decode(raw)
-    except msgspec.DecodeError:
-        return _slow(raw)
-    properties = wire.properties
-    return _checked(wire, {} if properties is None else properties, raw)
+            wire = _decode(raw)
+        except (ValueError, RecursionError):  # msgspec.DecodeError is a ValueError
+            event = _slow(raw)
+        else:
+            event = _checked(wire, raw)
+    if read_properties is not None and event.type not in read_properties:
+        event.properties = UNREAD
+    return event
 
 
-def _checked(wire: _Wire | _WireUnread, properties: Mapping[str, Any], raw: bytes | str) -> Event:
+def _brackets(raw: bytes | str) -> int:
+    """Opening brackets in `raw`: an upper bound of its nesting depth."""
+    if isinstance(raw, str):
+        return raw.count("[") + raw.count("{")
+    return raw.count(b"[") + raw.count(b"{")
+
+
+def _checked(wire: _Wire, raw: bytes | str) -> Event:
     """The `Event` of a decoded message, after the checks types cannot express (any
     failure goes to `_slow`, which names the reason)."""
     kind, customer_id, anonymous_id, ts = _KNOWN_TYPES.get(wire.type), wire.customer_id, wire.anonymous_id, wire.ts
@@ -193,7 +189,8 @@ def _checked(wire: _Wire | _WireUnread, properties: Mapping[str, Any], raw: byte
             ts = epoch_ms(ts)  # type: ignore[arg-type]
         except ValueError:  # no offset
             return _slow(raw)
-    return Event(wire.event_id, kind, ts, customer_id, anonymous_id, properties)
+    properties = wire.properties
+    return Event(wire.event_id, kind, ts, customer_id, anonymous_id, {} if properties is None else properties)
 
 
 def _slow(raw: bytes | str) -> Event:

@@ -69,6 +69,8 @@ def _where(draw: st.DrawFn, event: str) -> Expr | None:
         ]
     elif event == "order_refunded":
         options = [Cmp(">", PropPath(("amount",)), Lit(20))]
+    elif event == "page_view":  # a type whose properties only a filter reads
+        options = [Cmp("==", PropPath(("url",)), Lit("/sale"))]
     else:
         return None
     return draw(st.none() | st.sampled_from(options))
@@ -97,7 +99,8 @@ def numeric_quantity(draw: st.DrawFn, durations: list[str], traits: dict[str, tu
     if choice == 6:
         return Agg("sum", "order_placed", ("items", "quantity"), None, w()), "qty"
     if choice == 7:
-        return Agg("count", draw(st.sampled_from(["page_view", "added_to_cart", "order_refunded"])), (), None, w()), "count"
+        kind = draw(st.sampled_from(["page_view", "added_to_cart", "order_refunded"]))
+        return Agg("count", kind, (), _where(draw, kind), w()), "count"
     if choice == 8:
         return Arith("-", Agg("sum", "order_placed", ("total",)), Agg("sum", "order_refunded", ("amount",))), "money"
     if choice == 9:
@@ -315,6 +318,9 @@ def _properties(draw: st.DrawFn, kind: str, ts: int) -> dict:
         if draw(st.integers(0, 9)) == 0:
             props["created_at"] = ts - draw(st.integers(0, 100)) * DAY
         return props
+    if kind == "page_view":
+        url = draw(st.sampled_from(["/", "/sale", None]))
+        return {} if url is None else {"url": url}
     return {}
 
 

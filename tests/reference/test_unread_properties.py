@@ -52,6 +52,13 @@ def test_random_definitions_publish_the_same_without_the_properties_they_do_not_
     assert_same_outcome(defs, full, reduced, scenario.as_of)
 
 
+def test_a_filter_alone_makes_its_event_type_a_property_reader(load_defs) -> None:
+    defs = load_defs("segments:\n  sale_browser:\n    when: count(page_view, where=url == '/sale') >= 1\n"
+                     "  browser:\n    when: count(added_to_cart) >= 1\n")
+    readers = Engine(defs).program.property_readers
+    assert "page_view" in readers and "added_to_cart" not in readers
+
+
 def test_shop_traffic_loads_and_replays_the_same_keeping_only_what_the_examples_read(tmp_path: Path) -> None:
     path = tmp_path / "shop.jsonl"
     write_jsonl(path, TrafficConfig(customers=300, days=120, seed=11))
@@ -63,5 +70,5 @@ def test_shop_traffic_loads_and_replays_the_same_keeping_only_what_the_examples_
     assert reduced.bad == full.bad and reduced.bad  # the same bad lines, with the same reasons
     assert [(e.event_id, e.type, e.ts, e.customer_id, e.anonymous_id) for e in reduced.events] == \
         [(e.event_id, e.type, e.ts, e.customer_id, e.anonymous_id) for e in full.events]
-    assert any(not e.properties for e in reduced.events if e.type == "page_view")
+    assert all(e.properties is UNREAD for e in reduced.events if e.type not in readers)
     assert_same_outcome(defs, full.events, reduced.events, None)

@@ -4,18 +4,21 @@ does, with the same event or the same reason, over messages built field by field
 from good and bad values."""
 from __future__ import annotations
 
+import sys
+
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rules import BadEvent, Event, parse_event
 from rules.timeutil import parse_timestamp
-from rules.evaluate.events import event_from_dict
+from rules.evaluate.events import UNREAD, event_from_dict
 
 MISSING = object()
 ids = st.sampled_from(["e-1", "c-9", "", " ", "é", "anon:1", "alias:a", "c-anon:1"]) | st.integers(-2, 2) | st.none() | st.booleans() | st.just([])
 types = st.sampled_from(["page_view", "identify", "order_placed", "Page View", "", "x" * 3, "9lives"]) | st.none() | \
-    st.integers(0, 3)
+    st.integers(0, 3) | st.just([1]) | st.just({"a": 1})
 timestamps = st.sampled_from([
     "2025-01-01T00:00:00Z", "2025-01-01T00:00:00.123456+02:00", "2025-01-01 10:00:00+00:00", "2025-01-01T00:00:00",
     "2025-02-30T10:00:00Z", "2025-01-01", "yesterday", "",
@@ -71,22 +74,63 @@ def test_leaving_properties_out_refuses_the_same_and_keeps_the_rest(fields: dict
     every = _outcome(parse_event, raw)
     some = _outcome(lambda r: parse_event(r, read_properties=read), raw)
     if isinstance(every, Event) and every.type not in read:
-        assert isinstance(some, Event) and some.properties == {}
+        assert isinstance(some, Event) and some.properties is UNREAD
         assert some == Event(every.event_id, every.type, every.ts, every.customer_id, every.anonymous_id, some.properties)
     else:
         assert some == every
 
 
+def _reference(raw: bytes) -> object:
+    """The written rules: orjson, then `event_from_dict`."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadEvent(f"not valid JSON: {exc}", "invalid_json") from None
+    return event_from_dict(data)
+
+
 @given(st.binary(max_size=40) | st.sampled_from([b"[1]", b'"x"', b"null", b"{", b'{"event_id": "e"}']))
 def test_anything_else_is_refused_with_the_same_reason(raw: bytes) -> None:
-    def reference(r: bytes) -> object:
-        try:
-            data = orjson.loads(r)
-        except orjson.JSONDecodeError as exc:
-            raise BadEvent(f"not valid JSON: {exc}", "invalid_json") from None
-        return event_from_dict(data)
+    assert _outcome(parse_event, raw) == _outcome(_reference, raw)
 
-    assert _outcome(parse_event, raw) == _outcome(reference, raw)
+
+HEAD = b'{"event_id":"e-1","type":"page_view","customer_id":"c-1","timestamp":"2025-01-01T00:00:01Z"'
+
+
+CHOKING = [
+    HEAD + b',"properties":{"u":"\xff"}}',  # invalid UTF-8 inside a string
+    HEAD.replace(b'"e-1"', b'"e\xfe"') + b"}",
+    HEAD + b',"properties":{"n":1e400}}',  # a number beyond a double
+    HEAD + b',"properties":{"n":-1E+309}}',
+    HEAD + b',"properties":{"d":' + b"[" * 1000 + b"]" * 1000 + b"}}",  # deeper than the interpreter's default limit
+    HEAD + b',"properties":{"d":' + b"[" * 1100 + b"]" * 1100 + b"}}",  # deeper than the rules allow
+    b'{"event_id":"e-1","type":[1],"customer_id":"c-1","timestamp":1}',  # a type that cannot be hashed
+]
+
+
+@pytest.mark.parametrize("recursion_limit", [1000, 5000])
+@pytest.mark.parametrize("read", [None, frozenset(), frozenset({"page_view"})])
+@pytest.mark.parametrize("raw", CHOKING, ids=range(len(CHOKING)))
+def test_input_the_decoder_chokes_on_is_refused_as_the_written_rules_say(raw: bytes, read: frozenset[str] | None,
+                                                                          recursion_limit: int) -> None:
+    """Some bad input makes the C decoder raise more than its `DecodeError` (invalid
+    UTF-8 in a string; nesting deeper than the interpreter's recursion limit, which
+    also sets how deep it reads), and a worker would stop on such an error. It must be
+    refused with the written rules' reason, or accepted where they accept it, whatever
+    the recursion limit (the default 1000, or raised as some libraries do)."""
+    expected = _outcome(_reference, raw)
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(recursion_limit)
+    try:
+        got = _outcome(lambda r: parse_event(r, read_properties=read), raw)
+        sys.setrecursionlimit(5000)  # comparing 1000 nested lists recurses as deep
+        if isinstance(expected, Event) and read is not None and expected.type not in read:
+            assert isinstance(got, Event) and got.properties is UNREAD
+            expected = Event(expected.event_id, expected.type, expected.ts, expected.customer_id,
+                             expected.anonymous_id, UNREAD)
+        assert got == expected
+    finally:
+        sys.setrecursionlimit(before)
 
 
 def test_customer_ids_spelled_like_visitor_or_alias_keys_are_refused() -> None:

@@ -316,6 +316,12 @@ def test_unusable_messages_go_to_the_dead_letter_topic_with_where_they_came_from
         # customer ids spelled like the keys of a visitor's state and of its link
         "visitor key": (b"anon:v-1", event("x9", "page_view", T0, "anon:v-1")),
         "alias key": (b"alias:v-1", event("x10", "page_view", T0, "alias:v-1")),
+        # input on which the C decoder raises more than a decode error
+        "invalid utf-8": (customer.encode(), event("x11", "page_view", T0, customer)[:-1] + b',"properties":{"u":"\xff"}}'),
+        "type list": (customer.encode(), orjson.dumps({"event_id": "x12", "type": [1], "customer_id": customer,
+                                                       "timestamp": T0})),
+        "too deep": (customer.encode(), event("x13", "page_view", T0, customer)[:-1]
+                     + b',"properties":{"d":' + b"[" * 1100 + b"]" * 1100 + b"}}"),
     }
     good = [
         (customer.encode(), event("g-1", "page_view", T0, customer)),
@@ -347,6 +353,7 @@ def test_unusable_messages_go_to_the_dead_letter_topic_with_where_they_came_from
     assert "yesterday" in reasons["bad timestamp"]
     assert str(limit + 1) in reasons["oversize"] and str(limit) in reasons["oversize"]
     assert "'anon:'" in reasons["visitor key"] and "'alias:'" in reasons["alias key"]
+    assert "UTF-8" in reasons["invalid utf-8"] and "depth" in reasons["too deep"] and "type" in reasons["type list"]
     # the good messages around them were applied
     assert bus.engine.explain(customer, T0)["traits"]["views"] == 1  # type: ignore[index]
     assert [(c["segment"], c["cause"]) for c in bus.changes() if c["segment"] == "buyer"] == [("buyer", "g-2")]
