@@ -3,7 +3,7 @@
 An event re-evaluates a fixed set of segments (those its type can affect, in
 dependency order), and the same few sets come back event after event. For each set
 the engine asks for, this module writes the evaluation out as straight-line Python:
-each segment's conditions and next-flip computation inlined (see `codegen`), its
+each segment's conditions (`codegen`) and next-flip search (`flipgen`) inlined, its
 name, holdout share and tier levels as constants. Compared with a loop over the
 segments calling a generated condition and a generated flip function for each, that
 removes per segment two calls, a row lookup and the branches that do not apply.
@@ -17,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rules.evaluate.changes import Change
-from rules.evaluate.codegen import UNHANDLED, _Source, flip_lines
+from rules.evaluate.codegen import UNHANDLED, _Source
+from rules.evaluate.flipgen import flip_lines
 from rules.evaluate.context import Context
 from rules.evaluate.holdout import in_holdout
 from rules.evaluate.program import CompiledSegment, Program

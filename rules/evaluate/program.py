@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from rules.evaluate import aggregates
 from rules.evaluate.aggregates import AggregateSpec
 from rules.evaluate.analysis import Dependencies, conjuncts, dependencies
-from rules.evaluate.codegen import Fallback, NextFlipFast, compile_condition, compile_next_flip
+from rules.evaluate.codegen import Fallback, compile_condition
+from rules.evaluate.flipgen import NextFlipFast, compile_next_flip
 from rules.evaluate.compile import Compiler, Fn
 from rules.evaluate.context import Context
 from rules.evaluate.timing import NextFlip, next_flip_function

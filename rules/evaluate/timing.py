@@ -131,7 +131,7 @@ def _window_crossing(call: ast.Call, other: ast.Node, op: str, flipped: bool,
     bound, compare = compiler.value(other), COMPARE[op]
 
     def crossing(ctx: Context) -> int | None:
-        from rules.evaluate.codegen import window_cross
+        from rules.evaluate.flipgen import window_cross
 
         return window_cross(spec, ctx.slots, ctx.now, bound(ctx), compare, flipped)  # type: ignore[return-value]
 
