@@ -171,8 +171,9 @@ Update = Callable[[dict[str, Slot], int, str, dict[str, object], int], None]
 def make_update(spec: AggregateSpec, where: Callable[[object], object] | None) -> Update:
     """A specialised `add` for one aggregate: filter, extract values, fold in.
 
-    Built once per definitions version; the common shapes (unwindowed counts and sums
-    without a filter) avoid every lookup the general path makes.
+    Built once per definitions version; the common shapes (unwindowed counts, and sums,
+    maxima and minima of one property, without a filter) avoid every lookup the general
+    path makes.
     """
     key, path, kind = spec.key, spec.path, spec.kind
     _, add_one, _, _ = KINDS[kind]
@@ -192,6 +193,18 @@ def make_update(spec: AggregateSpec, where: Callable[[object], object] | None) -
 
         return total
 
+    if spec.within is None and where is None and kind in ("max", "min") and len(path) == 1:
+        name, pick = path[0], (max if kind == "max" else min)
+
+        def extreme(slots: dict[str, Slot], ts: int, event_id: str, props: dict[str, object], now: int) -> None:
+            value = props.get(name)
+            if type(value) is int or type(value) is float:
+                found = slots.get(key)
+                slots[key] = value if found is None else pick(found, value)  # as `_max`/`_min`
+            elif value is not None:
+                slots[key] = add_one(slots.get(key), ts, event_id, values_at(props, path))
+
+        return extreme
     if spec.within is not None and where is None and kind == "count":
         return _window_count(key, spec.width, spec.within)
     if spec.within is None and where is None and kind == "last_ts":

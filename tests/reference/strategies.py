@@ -91,7 +91,7 @@ def numeric_quantity(draw: st.DrawFn, durations: list[str], traits: dict[str, tu
     if choice == 2:
         return Agg("sum", "order_refunded", ("amount",), _where(draw, "order_refunded"), w()), "money"
     if choice == 3:
-        return Agg("max", "order_placed", ("total",), None, w()), "money"
+        return Agg(draw(st.sampled_from(["max", "min"])), "order_placed", ("total",), None, w()), "money"
     if choice == 4:
         return Agg("avg", "order_placed", ("total",), _where(draw, "order_placed"), None), "money"
     if choice == 5:
