@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import IO
 
 from rules import BadEvent, Event, parse_event
-from rules.evaluate.events import DEFAULT_MAX_BYTES
 
 
 @dataclass
@@ -47,7 +46,7 @@ def load_events(path: Path, on_progress: object = None,
         append, number = events.append, 0
         for number, line in enumerate(handle, start=1):  # type: ignore[arg-type]
             try:
-                append(parse_event(line, DEFAULT_MAX_BYTES, read_properties))
+                append(parse_event(line, read_properties=read_properties))
             except BadEvent as exc:
                 if line.strip():
                     bad.append((number, str(exc)))

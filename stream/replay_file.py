@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Protocol
 
 from rules import Change, Engine
-from rules.evaluate.program import compile_program
+from rules.evaluate.program import property_readers
 from rules.language.model import Definitions
 from rules.timeutil import parse_timestamp
 from stream.eventfile import LoadedEvents, load_events
@@ -54,8 +54,7 @@ def checked_inputs(events: Path, as_of: str | None) -> int | None:
 def read_events(path: Path, bar: Progress, *definitions: Definitions) -> LoadedEvents:
     """The events of `path`, keeping only the properties that `definitions` read
     (all of them when no definitions are given)."""
-    read_properties = frozenset().union(*(compile_program(d).property_readers for d in definitions)) \
-        if definitions else None
+    read_properties = frozenset().union(*map(property_readers, definitions)) if definitions else None
     with collector_paused():
         return load_events(path, bar.task("reading", path.stat().st_size), read_properties)
 

@@ -98,19 +98,37 @@ def _order(defs: Definitions, reads: dict[str, set[str]]) -> list[Segment]:
     return ordered
 
 
-def compile_program(defs: Definitions) -> Program:
+def _analysed(defs: Definitions) -> tuple[Compiler, dict[str, Dependencies]]:
+    """A compiler that has met every aggregate of `defs`, and each segment's dependencies."""
     compiler = Compiler(defs)
     for trait in defs.traits.values():  # every trait is kept, used by a segment or not
         dependencies(trait.expr, compiler)
     deps: dict[str, Dependencies] = {}
-    reads: dict[str, set[str]] = {}
     for name, segment in defs.segments.items():
         found = dependencies(segment.when, compiler)
         if segment.exit_when is not None:
             dependencies(segment.exit_when, compiler, found)
         deps[name] = found
+    return compiler, deps
+
+
+def _property_readers(compiler: Compiler) -> frozenset[str]:
+    return frozenset(PROFILE_EVENTS).union(
+        spec.event for spec in compiler.specs.values() if spec.path or spec.where_text is not None)
+
+
+def property_readers(defs: Definitions) -> frozenset[str]:
+    """`Program.property_readers` of `defs`, without compiling the program (a file is
+    read before its engines are built)."""
+    return _property_readers(_analysed(defs)[0])
+
+
+def compile_program(defs: Definitions) -> Program:
+    compiler, deps = _analysed(defs)
+    reads: dict[str, set[str]] = {}
+    for name, segment in defs.segments.items():
         earlier = defs.tiers[segment.tier][: segment.tier_rank] if segment.tier else ()
-        reads[name] = set(found.segments) | set(earlier)
+        reads[name] = set(deps[name].segments) | set(earlier)
     ordered = _order(defs, reads)
     index = {segment.name: i for i, segment in enumerate(ordered)}
     compiled: list[CompiledSegment] = []
@@ -146,8 +164,7 @@ def compile_program(defs: Definitions) -> Program:
     possible = {s.index for s in compiled if not _false_when_empty(defs.segments[s.name].when, compiler)}
     program.fresh = {event: program.closure(possible | set(found)) for event, found in program.affected.items()}
     program.fresh_other = program.closure(possible)
-    program.property_readers = frozenset(PROFILE_EVENTS).union(
-        spec.event for spec in compiler.specs.values() if spec.path or spec.where_text is not None)
+    program.property_readers = _property_readers(compiler)
     return program
 
 
