@@ -51,6 +51,7 @@ class Engine:
         self._explainer: Explainer | None = None
         self._plans: dict[tuple[int, ...], Plan] = {}
         self._steps: dict[str, Step | None] = {}  # see `_step`
+        self._timer_plans: dict[tuple[str, ...], Plan | None] = {}  # see `_timer_plan`
 
     # -- events -----------------------------------------------------------------
     def key_of(self, event: Event) -> str:
@@ -204,23 +205,35 @@ class Engine:
         changes: list[Change] = []
         while state.wake is not None and (state.wake <= now if inclusive else state.wake < now):
             instant = state.wake
-            index = self.program.by_name
-            due = {index[name].index for name, at in state.flips.items() if at <= instant and name in index}
-            if not due:  # flips of segments that no longer exist
+            due = []
+            for name, at in state.flips.items():
+                if at <= instant:
+                    due.append(name)
+            plan = self._timer_plans.get(tuple(due), _UNKNOWN)
+            if plan is _UNKNOWN:
+                plan = self._timer_plan(tuple(due))
+            if plan is None:  # flips of segments that no longer exist
+                index = self.program.by_name
                 state.flips = {n: at for n, at in state.flips.items() if n in index}
                 state.wake = min(state.flips.values(), default=None)
                 continue
-            changes.extend(self._evaluate(key, state, instant, instant, "timer", self.program.closure(due)))
+            changes.extend(plan(key, state, instant, instant, "timer"))
         return changes
 
-    # -- membership ---------------------------------------------------------------
-    def _evaluate(self, key: str, state: CustomerState, now: int, at: int, cause: str,
-                  targets: tuple[int, ...]) -> list[Change]:
-        """Re-evaluate the segments `targets` (in dependency order) for one customer at
-        `now`: update their sequence numbers and next flips, return the changes."""
-        plan = self._plan(targets)
-        return [] if plan is None else plan(key, state, now, at, cause)
+    def _timer_plan(self, due: tuple[str, ...]) -> Plan | None:
+        """The plan for segments whose flips fell due (by name, in the order the state
+        lists them) and every segment that reads them; None when none of them exists.
+        Kept by those names: a customer's flips come due in few combinations, and
+        working out the dependents again on every wake-up was most of a catch-up."""
+        index = self.program.by_name
+        targets = self.program.closure({index[name].index for name in due if name in index})
+        plan = self._plan(targets) if targets else None
+        if len(self._timer_plans) >= MAX_PLANS:
+            self._timer_plans.clear()  # bounded, like the plans themselves
+        self._timer_plans[due] = plan
+        return plan
 
+    # -- membership ---------------------------------------------------------------
     def _plan(self, targets: tuple[int, ...]) -> Plan | None:
         """The compiled plan for `targets` (None when there is nothing to evaluate)."""
         plan = self._plans.get(targets)

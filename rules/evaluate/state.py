@@ -55,6 +55,10 @@ class CustomerState:
     def set_profile(self, properties: dict[str, object], ts: int) -> None:
         """Newer values win per attribute, so a late `customer_updated` cannot undo a newer one."""
         profile, stamps = self.profile, self.profile_ts
+        if not stamps:  # a new customer's first profile (most of them): every value is newer
+            profile.update(properties)
+            stamps.update(dict.fromkeys(properties, ts))
+            return
         for name, value in properties.items():
             if stamps.get(name, -(2**62)) <= ts:
                 profile[name] = value
