@@ -57,7 +57,8 @@ class CustomerState:
         profile, stamps = self.profile, self.profile_ts
         if not stamps:  # a new customer's first profile (most of them): every value is newer
             profile.update(properties)
-            stamps.update(dict.fromkeys(properties, ts))
+            for name in properties:  # (dict.fromkeys would size small profiles for 16 entries)
+                stamps[name] = ts
             return
         for name, value in properties.items():
             if stamps.get(name, -(2**62)) <= ts:
