@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 
-from rules.evaluate import aggregates
+from rules.evaluate import aggregates, windows
 from rules.evaluate.compile import Compiler
 from rules.language import ast
 from rules.timeutil import timestamp_or_none
@@ -64,7 +64,7 @@ class _Source:
         self.compiler = compiler
         self.names = itertools.count()
         self.env: dict[str, object] = {
-            "_since": _since, "_truth": _truth, "_coalesce": _coalesce, "_value": aggregates.value, "_wtotal": aggregates.window_total,
+            "_since": _since, "_truth": _truth, "_coalesce": _coalesce, "_value": aggregates.value, "_wtotal": windows.window_total,
             "_KINDS": aggregates.KINDS, "_num": _number,
         }
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from rules.evaluate import aggregates
+from rules.evaluate import windows
 from rules.evaluate.codegen import UNHANDLED, Fallback, _Source
 from rules.evaluate.compile import Compiler
 from rules.language import ast
@@ -50,7 +50,7 @@ def window_cross(spec: object, slots: dict, now: int, limit: object, compare: Ca
         except TypeError:
             return None
 
-    return aggregates.next_crossing(spec, slots, now, holds, compare in _ORDERINGS)  # type: ignore[arg-type]
+    return windows.next_crossing(spec, slots, now, holds, compare in _ORDERINGS)  # type: ignore[arg-type]
 
 
 NextFlipFast = Callable[[dict, dict, int, dict], "int | None"]
@@ -84,7 +84,7 @@ def flip_lines(nodes: list[ast.Node], compiler: Compiler, source: _Source) -> li
     from rules.evaluate.timing import LineFlip, WindowFlip, crossing_instant, flip_plan
 
     source.env.update({"_instant": _instant, "_cross": crossing_instant, "_wcross": window_cross,
-                       "_expiry": aggregates.next_expiry, "_cdrop": aggregates.count_drop,
+                       "_expiry": windows.next_expiry, "_cdrop": windows.count_drop,
                        "_ceil": math.ceil, "_floor": math.floor})
     lines = ["best = None"]
     for node in nodes:
@@ -150,7 +150,7 @@ _MIRROR = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
 
 
 def _count_drop(item: object, compiler: Compiler) -> str | None:
-    """Arguments of `aggregates.count_drop` for `count(..., within=D) OP number`, or
+    """Arguments of `windows.count_drop` for `count(..., within=D) OP number`, or
     None for any other window comparison (then `window_cross` answers)."""
     from rules.evaluate.timing import WindowFlip
 

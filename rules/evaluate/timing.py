@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rules.evaluate import aggregates
+from rules.evaluate import aggregates, windows
 from rules.evaluate.analysis import comparisons, dependencies
 from rules.evaluate.compile import COMPARE, Compiler
 from rules.evaluate.context import Context
@@ -234,7 +234,7 @@ def next_flip_function(nodes: list[ast.Node], compiler: Compiler) -> NextFlip | 
         elif isinstance(item, WindowFlip):
             finders.append(_window_crossing(item.total, item.bound, item.op, item.flipped, compiler))
         else:
-            finders.append(lambda ctx, spec=item.spec: aggregates.next_expiry(spec, ctx.slots, ctx.now))  # type: ignore[misc]
+            finders.append(lambda ctx, spec=item.spec: windows.next_expiry(spec, ctx.slots, ctx.now))  # type: ignore[misc]
     if not finders:
         return None
 

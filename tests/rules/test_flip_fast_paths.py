@@ -1,7 +1,7 @@
 """The closed forms generated code uses to find flips, against the general searches.
 
-`aggregates.count_drop` (for `count(..., within=D) OP number`) must give the same next
-flip as `aggregates.next_crossing`, and the closed form for `since(...) OP duration`
+`windows.count_drop` (for `count(..., within=D) OP number`) must give the same next
+flip as `windows.next_crossing`, and the closed form for `since(...) OP duration`
 the same as `timing.crossing_instant`, both as the closure backend uses them: for any
 state, bound, comparison and side of the comparison.
 """
@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rules import load_definitions
-from rules.evaluate import aggregates
+from rules.evaluate import windows
 from rules.evaluate.aggregates import AggregateSpec
 from rules.evaluate.context import Context
 from rules.evaluate.program import compile_program
@@ -32,8 +32,8 @@ bounds = st.integers(-1, 12)
 @given(buckets, nows, bounds, st.sampled_from(sorted(OPS)))
 def test_count_drop_finds_the_flip_next_crossing_finds(slots: dict[int, int], now: int, bound: int, op: str) -> None:
     compare = OPS[op]
-    expected = aggregates.next_crossing(SPEC, {SPEC.key: slots}, now, lambda value: compare(value, bound), True)
-    found = aggregates.count_drop(slots, now, WITHIN, float(bound), op in (">", "<="))
+    expected = windows.next_crossing(SPEC, {SPEC.key: slots}, now, lambda value: compare(value, bound), True)
+    found = windows.count_drop(slots, now, WITHIN, float(bound), op in (">", "<="))
     assert found == expected
 
 
