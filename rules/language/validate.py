@@ -30,9 +30,11 @@ class _Checker:
         self.problems: list[Problem] = []
         self.trait_types: dict[str, tuple[str, bool]] = {}
         self.trait_stack: list[str] = []
-        self.segment_refs: dict[str, set[str]] = {}
+        self.segment_refs: dict[str, set[str]] = {}  # segment -> segments its conditions read
+        self.trait_segments: dict[str, set[str]] = {}  # trait -> segments it reads, through other traits too
         self._file = ""
         self._base_line = 0
+        self._owner: str | None = None
 
     # -- reporting ---------------------------------------------------------------
     def fail(self, node: ast.Node, message: str) -> None:
@@ -40,7 +42,7 @@ class _Checker:
         raise _Failed
 
     def check_expression(self, node: ast.Node, file: str, line: int, owner: str | None) -> tuple[str, bool]:
-        saved = (self._file, self._base_line, getattr(self, "_owner", None))
+        saved = (self._file, self._base_line, self._owner)
         self._file, self._base_line, self._owner = file, line, owner
         try:
             return self.expr(node, where=False)
@@ -84,6 +86,7 @@ class _Checker:
 
     def trait(self, name: str, node: ast.Node) -> tuple[str, bool]:
         if name in self.trait_types:
+            self._reads(self.trait_segments.get(name, set()))
             return self.trait_types[name]
         if name in self.trait_stack:
             cycle = " -> ".join(self.trait_stack[self.trait_stack.index(name):] + [name])
@@ -95,7 +98,19 @@ class _Checker:
         finally:
             self.trait_stack.pop()
         self.trait_types[name] = result
+        self._reads(self.trait_segments.get(name, set()))
         return result
+
+    def _reads(self, segments: set[str]) -> None:
+        """Segments read (by `in_segment`, or a trait that uses it) belong to the trait
+        being checked, else to the segment whose condition is: a cycle may run through
+        traits (`t: in_segment("s")` and `s: when: t`)."""
+        if not segments:
+            return
+        if self.trait_stack:
+            self.trait_segments.setdefault(self.trait_stack[-1], set()).update(segments)
+        elif self._owner is not None:
+            self.segment_refs.setdefault(self._owner, set()).update(segments)
 
     def _negate(self, node: ast.Negate, where: bool) -> tuple[str, bool]:
         kind, timed = self.expr(node.operand, where)
@@ -173,8 +188,7 @@ class _Checker:
             if target not in self.defs.segments:
                 hint = difflib.get_close_matches(target, list(self.defs.segments), n=1)
                 self.fail(node, f"in_segment(): unknown segment {target!r}{f' (did you mean {hint[0]!r}?)' if hint else ''}")
-            if self._owner is not None:
-                self.segment_refs.setdefault(self._owner, set()).add(target)
+            self._reads({target})
             return ("bool", False)
         # coalesce
         if not node.args:

@@ -97,6 +97,42 @@ def test_cycle_between_segments(write_yaml) -> None:
     assert "cycle between segments: a -> b -> c -> a" in found
 
 
+def test_cycle_between_segments_through_traits(write_yaml) -> None:
+    """`in_segment` inside a trait (or a trait of a trait) is a dependency of every
+    segment whose condition uses that trait; a cycle through traits has no evaluation
+    order, so it is refused like a direct one. The same trait read by a segment that
+    does not close a cycle stays valid."""
+    folder = write_yaml("""
+        traits:
+          in_b: in_segment("b")
+          via: in_b or false
+          in_big: in_segment("big")
+        segments:
+          a:
+            when: via
+          b:
+            when: in_segment("a")
+          big:
+            when: sum(order_placed.total) > 10
+          follows:
+            when: in_big and in_big
+    """)
+    (found,) = problems(folder)
+    assert found.endswith("cycle between segments: a -> b -> a")
+
+
+def test_a_segment_reading_itself_through_a_trait(write_yaml) -> None:
+    folder = write_yaml("""
+        traits:
+          looped: in_segment("loop")
+        segments:
+          loop:
+            when: looped
+    """)
+    (found,) = problems(folder)
+    assert found.endswith(":4: cycle between segments: loop -> loop")  # the line of `loop:`
+
+
 def test_cycle_between_traits(write_yaml) -> None:
     folder = write_yaml("""
         traits:
