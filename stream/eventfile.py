@@ -1,9 +1,10 @@
-"""Reading event files (JSONL or .jsonl.gz) for replay and preview."""
+"""Reading event files (JSONL, plain or gzip-compressed) for replay, lint and preview."""
 from __future__ import annotations
 
 import gzip
 import operator
-from collections.abc import Container, Iterator
+import zlib
+from collections.abc import Container
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -20,21 +21,17 @@ class LoadedEvents:
     lines: int = 0
 
 
-def open_events(path: Path) -> IO[bytes]:
-    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
-
-
-def numbered_lines(handle: IO[bytes]) -> Iterator[tuple[int, bytes]]:
-    for number, line in enumerate(handle, start=1):
-        line = line.strip()
-        if line:
-            yield number, line
+GZIP_MAGIC = b"\x1f\x8b"
+"""How a gzip file begins: compression is recognised by content, not by the name."""
 
 
 def load_events(path: Path, on_progress: object = None,
                 read_properties: Container[str] | None = None) -> LoadedEvents:
     """Parse every line; bad lines are kept as (line, reason), never fatal.
 
+    A compressed file that breaks off (truncated while it was being copied or
+    written, or corrupt) keeps the lines read before the break, and the break is
+    reported as a bad line after them: what could be read is replayed.
     `on_progress(bytes_read)` is called now and then so a caller can draw a bar.
     `read_properties`: keep the properties of these event types only (see
     `parse_event`); every line is validated all the same.
@@ -42,16 +39,27 @@ def load_events(path: Path, on_progress: object = None,
     loaded = LoadedEvents()
     events, bad = loaded.events, loaded.bad
     raw_size = path.stat().st_size
-    with path.open("rb") as raw, (gzip.open(raw, "rb") if path.suffix == ".gz" else raw) as handle:
+    with path.open("rb") as raw:
+        compressed = raw.read(2) == GZIP_MAGIC
+        raw.seek(0)
+        handle: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
         append, number = events.append, 0
-        for number, line in enumerate(handle, start=1):  # type: ignore[arg-type]
-            try:
-                append(parse_event(line, read_properties=read_properties))
-            except BadEvent as exc:
-                if line.strip():
-                    bad.append((number, str(exc)))
-            if on_progress is not None and not number % 50_000:
-                on_progress(min(raw.tell(), raw_size))  # type: ignore[operator]
+        try:
+            for number, line in enumerate(handle, start=1):
+                try:
+                    append(parse_event(line, read_properties=read_properties))
+                except BadEvent as exc:
+                    if line.strip():
+                        bad.append((number, str(exc)))
+                if on_progress is not None and not number % 50_000:
+                    on_progress(min(raw.tell(), raw_size))  # type: ignore[operator]
+        except EOFError:
+            number += 1
+            bad.append((number, "the compressed file ends here, cut short (was it still being written?); "
+                                "the lines before were read"))
+        except (OSError, zlib.error) as exc:
+            number += 1
+            bad.append((number, f"the file cannot be read from here on ({exc}); the lines before were read"))
         loaded.lines = number
     if on_progress is not None:
         on_progress(raw_size)  # type: ignore[operator]

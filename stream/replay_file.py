@@ -6,7 +6,7 @@ two sets of definitions (`preview`).
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Protocol
 
@@ -40,11 +40,26 @@ def parse_as_of(text: str | None) -> int | None:
     return parse_timestamp(int(text) if text.isdigit() else text)
 
 
-def checked_inputs(events: Path, as_of: str | None) -> int | None:
-    """The events file must exist and `--as-of` must parse; raises ValueError with the
-    message to print (the shared first step of replay, preview and lint)."""
+def checked_inputs(events: Path, as_of: str | None, outputs: Iterable[Path | None] = ()) -> int | None:
+    """The events file must be a readable file, `--as-of` must parse and every output
+    file must be one that can be created; raises ValueError with the message to print
+    (the shared first step of replay, preview and lint), so that no mistake in a
+    command line shows up as a traceback, or only after a long replay."""
     if not events.exists():
         raise ValueError(f"{events}: no such file")
+    if events.is_dir():
+        raise ValueError(f"{events}: is a folder; give a file of events (JSONL, or JSONL compressed with gzip)")
+    try:
+        events.open("rb").close()
+    except OSError as exc:
+        raise ValueError(f"{events}: cannot be read ({exc.strerror})") from None
+    for output in outputs:
+        if output is None:
+            continue
+        if output.is_dir():
+            raise ValueError(f"{output}: is a folder; give the name of a file to write")
+        if not output.parent.is_dir():
+            raise ValueError(f"{output}: no such folder {output.parent}")
     try:
         return parse_as_of(as_of)
     except ValueError as exc:

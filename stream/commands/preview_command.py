@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 1
     try:
-        as_of = checked_inputs(args.events, args.as_of)
+        as_of = checked_inputs(args.events, args.as_of, (args.out,))
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 1

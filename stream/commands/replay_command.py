@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 1
     try:
-        as_of = checked_inputs(args.events, args.as_of)
+        as_of = checked_inputs(args.events, args.as_of, (args.changes, args.memberships))
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 1

@@ -109,3 +109,57 @@ def test_explain_shows_each_condition_part(files, capsys) -> None:
     assert explained["segments"] == ["big", "lapsed"]
     assert [p["condition"] for p in lapsed["parts"]] == ["count(order_placed) >= 1", "since(last(order_placed)) > 1d"]
     assert explained["traits"] == {"spend": 150}
+
+
+def _changes(files: dict[str, Path], events: Path) -> list[dict[str, object]]:
+    out = files["dir"] / f"changes-of-{events.name}.jsonl"
+    assert main(["replay", "--segments", str(files["defs"]), "--events", str(events), "--changes", str(out)]) == 0
+    return read_jsonl(out)
+
+
+def test_compression_is_recognised_by_content_not_by_name(files) -> None:
+    """A compressed file without `.gz`, or a plain one named `.gz`, replays as what it is."""
+    expected = _changes(files, files["plain"])
+    unnamed, misnamed = files["dir"] / "packed.jsonl", files["dir"] / "plain.jsonl.gz"
+    unnamed.write_bytes(files["gz"].read_bytes())
+    misnamed.write_bytes(files["plain"].read_bytes())
+    assert _changes(files, unnamed) == expected
+    assert _changes(files, misnamed) == expected
+
+
+def test_a_cut_short_compressed_file_replays_what_was_read(files, capsys) -> None:
+    """A .jsonl.gz still being written (or cut in a copy) is not fatal: the lines
+    before the break are replayed, and the break is reported as a bad line."""
+    lines = [event(f"e{n}", f"c-{n % 50}", f"2026-01-01T{n // 3600 % 24:02d}:{n // 60 % 60:02d}:{n % 60:02d}Z", n % 90)
+             + b"\n" for n in range(4000)]
+    whole = b"".join(lines)  # big enough that a cut falls well inside the data
+    cut = files["dir"] / "cut.jsonl.gz"
+    cut.write_bytes(gzip.compress(whole)[: len(gzip.compress(whole)) // 2])
+    readable = b""
+    with gzip.open(cut, "rb") as handle:  # the lines before the break, as gzip itself gives them
+        try:
+            for line in handle:
+                readable += line
+        except EOFError:
+            pass
+    read = len(readable.splitlines())
+    assert 0 < read < len(lines)
+    prefix = files["dir"] / "prefix.jsonl"
+    prefix.write_bytes(readable)
+    assert _changes(files, cut) == _changes(files, prefix)
+    assert f"{cut}:{read + 1}: skipped: the compressed file ends here" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--events", "{dir}"], "{dir}: is a folder; give a file of events"),
+    (["--events", "{plain}", "--changes", "{dir}/missing/changes.jsonl"], "{dir}/missing/changes.jsonl: no such folder"),
+    (["--events", "{plain}", "--memberships", "{dir}"], "{dir}: is a folder; give the name of a file to write"),
+    (["--events", "{dir}/nothing.jsonl"], "{dir}/nothing.jsonl: no such file"),
+])
+def test_command_line_mistakes_get_one_line_before_any_work(files, arguments, message, capsys) -> None:
+    names = {name: str(path) for name, path in files.items()}
+    code = main(["replay", "--segments", str(files["defs"]), *(a.format(**names) for a in arguments)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.strip() == next(line for line in err.splitlines() if line.strip())  # one line, no traceback
+    assert err.startswith(message.format(**names))
