@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -14,7 +15,7 @@ import orjson
 from rules.language.model import ACTION_KINDS, Action, Definitions, Destination, Origin, Segment, Trait
 from rules.language.parser import SyntaxProblem, parse_expression
 from rules.language.source import Problem, SourceFile, read_yaml
-from rules.language.ast import Node
+from rules.language.ast import Node, children
 
 SECTIONS = ("traits", "segments", "tiers", "destinations")
 SEGMENT_KEYS = {"description", "when", "exit_when", "holdout", "on_enter", "on_exit"}
@@ -54,11 +55,18 @@ class _Builder:
             self.problem(file, key, "expected an expression (text)")
             return None
         try:
-            return parse_expression(text)
+            tree = parse_expression(text)
         except SyntaxProblem as exc:
-            line = file.value_line(key) + exc.line - 1
+            line = file.source_line(key, text, exc.line, exc.column)
             self.problems.append(Problem(file.path, line, f"{exc} (column {exc.column})"))
             return None
+        except RecursionError:
+            self.problem(file, key, "expression nested too deeply")
+            return None
+        base = file.value_line(key)
+        for node in _nodes(tree):  # lines as in the file, which folding does not keep (see `source_line`)
+            object.__setattr__(node, "line", file.source_line(key, text, node.line, node.column) - base + 1)
+        return tree
 
     def claim(self, file: SourceFile, key: tuple[object, ...], namespace: str, name: object) -> bool:
         """Register a name once across all files; report duplicates with the first place."""
@@ -224,3 +232,12 @@ def load_definitions(path: str | Path) -> Definitions:
     if builder.problems:
         raise DefinitionError(builder.problems)
     return builder.defs
+
+
+def _nodes(tree: Node) -> Iterator[Node]:
+    """Every node of an expression tree."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(children(node))

@@ -32,6 +32,9 @@ class SourceFile:
     lines: dict[Key, int] = field(default_factory=dict)
     # For scalars written as block scalars (`|` / `>`), the first content line.
     value_lines: dict[Key, int] = field(default_factory=dict)
+    text: str = ""  # the file as read
+    # Scalars: (start index, end index in `text`, YAML style, line of the start).
+    spans: dict[Key, tuple[int, int, str, int]] = field(default_factory=dict)
 
     def line(self, key: Key) -> int:
         """Line of the deepest known prefix of `key` (1-based)."""
@@ -43,6 +46,30 @@ class SourceFile:
 
     def value_line(self, key: Key) -> int:
         return self.value_lines.get(key, self.line(key))
+
+    def source_line(self, key: Key, value: str, line: int, column: int) -> int:
+        """The file line of a position (1-based line and column) in the scalar `value`
+        read at `key`. Folded (`>`), plain and quoted scalars join their lines with
+        spaces, so a position in the value is found again by counting the characters
+        that are not blank, which folding keeps in order; literal (`|`) scalars keep
+        their lines as written."""
+        span = self.spans.get(key)
+        if span is None or span[2] == "|":
+            return self.value_line(key) + line - 1
+        start, end, style, first_line = span
+        offset = sum(len(text) + 1 for text in value.split("\n")[:line - 1]) + column - 1
+        wanted = sum(1 for char in value[:offset] if not char.isspace())
+        raw = self.text[start:end]
+        skip = raw.find("\n") + 1 if style == ">" else 1 if style in ("'", '"') else 0  # the header or the quote
+        newlines, seen, last = raw[:skip].count("\n"), 0, 0
+        for char in raw[skip:]:
+            if char == "\n":
+                newlines += 1
+            elif not char.isspace():
+                if seen == wanted:
+                    return first_line + newlines
+                seen, last = seen + 1, newlines
+        return first_line + last  # past the end (an expression that ends too early): its last line
 
 
 class _Walker:
@@ -69,10 +96,9 @@ class _Walker:
             return result
         if isinstance(node, yaml.SequenceNode):
             return [self.walk(item, key + (index,)) for index, item in enumerate(node.value)]
-        if isinstance(node, yaml.ScalarNode) and node.style in ("|", ">"):
-            self.file.value_lines[key] = line + 1
-        elif isinstance(node, yaml.ScalarNode):
-            self.file.value_lines[key] = line
+        if isinstance(node, yaml.ScalarNode):
+            self.file.value_lines[key] = line + 1 if node.style in ("|", ">") else line
+            self.file.spans[key] = (node.start_mark.index, node.end_mark.index, node.style or "", line)
         return self.loader.construct_object(node, deep=True)
 
 
@@ -89,5 +115,6 @@ def read_yaml(path: Path, display: str) -> tuple[SourceFile, list[Problem]]:
     finally:
         loader.dispose()
     walker = _Walker(display, loader)
+    walker.file.text = text
     walker.file.data = {} if root is None else walker.walk(root, ())
     return walker.file, walker.problems

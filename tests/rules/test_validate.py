@@ -46,7 +46,7 @@ def test_multi_line_block_expression_reports_the_inner_line(write_yaml) -> None:
               and count(order_placed) ==
     """)
     (found,) = problems(folder)
-    assert found.startswith(f"{folder / 'segments.yaml'}:4:")
+    assert found.startswith(f"{folder / 'segments.yaml'}:5:")  # where it ends too early
 
 
 def test_unknown_name_suggests_the_closest_trait(write_yaml) -> None:
@@ -239,3 +239,45 @@ def test_version_changes_with_content_not_with_formatting(write_yaml, tmp_path: 
     assert load_definitions(one).version == first
     (one / "segments.yaml").write_text("segments:\n  a:\n    when: count(order_placed) > 2\n")
     assert load_definitions(one).version != first
+
+
+def test_errors_in_multi_line_conditions_point_at_their_own_line(write_yaml) -> None:
+    """Folded (`>-`), plain and quoted scalars join their lines into one, as the SPEC's
+    own cart_abandoner is written; each error still names the line it is on (the
+    expected lines are those of this text, counted by hand)."""
+    folder = write_yaml("""
+        segments:
+          folded:
+            when: >-
+              since(last(added_to_cart)) > 4h
+              and last(order_placed) is null
+              and nosuchtrait > 3
+          indented:
+            when: >-
+              count(x) > 0
+              and (last(order_placed) is null
+                   or last(order_placed) < last(added_to_cartt)
+                   or unknown_two > 3)
+          plain:
+            when:
+              count(x) > 0
+              and since(last(x)) > 5
+          quoted:
+            when: "count(x) > 0 and
+              unknown_three > 1"
+          filtered:
+            when: >-
+              count(order_placed,
+                    where=total > 5) > 0
+              and count(order_placed, within=5 parsecs) > 0
+          broken:
+            when: >-
+              count(x) > 0
+              and and count(y) > 0
+    """)
+    found = sorted((int(p.split(":")[1]), p.split(": ", 1)[1]) for p in problems(folder))
+    expected = [(6, "nosuchtrait"), (12, "unknown_two"), (16, "cannot compare a duration with a number"),
+                (19, "unknown_three"), (24, "parsecs"), (28, "syntax error")]
+    assert [line for line, _ in found] == [line for line, _ in expected]
+    for (_, message), (_, part) in zip(found, expected):
+        assert part in message
