@@ -87,6 +87,8 @@ class _Builder:
             self.problem(file, (), "expected a mapping with traits, segments, tiers, destinations")
             return
         for section, body in data.items():
+            if isinstance(section, str) and section.startswith("x-"):
+                continue  # room for YAML anchors to merge from (`x-defaults: &defaults`), as in compose files
             if section not in SECTIONS:
                 self.problem(file, (section,), f"unknown section {section!r} (expected one of {', '.join(SECTIONS)})")
                 continue

@@ -83,28 +83,77 @@ class _Walker:
         self.file.lines.setdefault(key, line)
         if isinstance(node, yaml.MappingNode):
             result: dict[object, object] = {}
+            merged: list[tuple[yaml.Node, yaml.Node]] = []
             for key_node, value_node in node.value:
-                name = self.loader.construct_object(key_node, deep=True)
+                if key_node.tag == MERGE_TAG:
+                    merged += self._merged(value_node, set())
+                    continue
+                name = self._key(key_node)
+                if name is _NO_KEY:
+                    continue
                 child = key + (name,)
                 if name in result:
-                    self.problems.append(
-                        Problem(self.file.path, key_node.start_mark.line + 1, f"duplicate key {name!r}")
-                    )
+                    self._problem(key_node, f"duplicate key {name!r}")
                     continue
                 self.file.lines[child] = key_node.start_mark.line + 1
                 result[name] = self.walk(value_node, child)
+            for key_node, value_node in merged:  # `<<: *anchor`: the keys written here win
+                name = self._key(key_node)
+                if name is not _NO_KEY and name not in result:
+                    self.file.lines[key + (name,)] = key_node.start_mark.line + 1
+                    result[name] = self.walk(value_node, key + (name,))
             return result
         if isinstance(node, yaml.SequenceNode):
             return [self.walk(item, key + (index,)) for index, item in enumerate(node.value)]
         if isinstance(node, yaml.ScalarNode):
             self.file.value_lines[key] = line + 1 if node.style in ("|", ">") else line
             self.file.spans[key] = (node.start_mark.index, node.end_mark.index, node.style or "", line)
-        return self.loader.construct_object(node, deep=True)
+        return self._construct(node)
+
+    def _construct(self, node: yaml.Node) -> object:
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:  # a tag it does not know (`!custom`, `!!python/...`), bad `!!binary`
+            self._problem(node, f"cannot read this value: {getattr(exc, 'problem', None) or exc}")
+            return None
+
+    def _key(self, node: yaml.Node) -> object:
+        name = self._construct(node)
+        if isinstance(name, (list, dict, set)) or not isinstance(node, yaml.ScalarNode):
+            self._problem(node, "a key must be a plain name, not a list or a mapping")
+            return _NO_KEY
+        return name
+
+    def _merged(self, node: yaml.Node, seen: set[int]) -> list[tuple[yaml.Node, yaml.Node]]:
+        """The pairs a merge key (`<<`) brings in: of one mapping, or of a list of them,
+        earlier ones first; merges inside them are followed (each mapping once)."""
+        if isinstance(node, yaml.SequenceNode):
+            return [pair for item in node.value for pair in self._merged(item, seen)]
+        if not isinstance(node, yaml.MappingNode):
+            self._problem(node, "'<<' merges a mapping, or a list of them (e.g. <<: *defaults)")
+            return []
+        if id(node) in seen:
+            return []
+        seen.add(id(node))
+        own = [(k, v) for k, v in node.value if k.tag != MERGE_TAG]
+        for k, v in node.value:
+            if k.tag == MERGE_TAG:
+                own += self._merged(v, seen)
+        return own
+
+    def _problem(self, node: yaml.Node, message: str) -> None:
+        self.problems.append(Problem(self.file.path, node.start_mark.line + 1, message))
 
 
 def read_yaml(path: Path, display: str) -> tuple[SourceFile, list[Problem]]:
     """Parse one YAML file; syntax errors come back as problems, never exceptions."""
-    text = path.read_text(encoding="utf-8")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        return SourceFile(display, None), [Problem(display, line, f"not UTF-8 text (byte 0x{raw[exc.start]:02x}); "
+                                                                  "save the file as UTF-8")]
     loader = yaml.SafeLoader(text)
     try:
         root = loader.get_single_node()
@@ -112,9 +161,20 @@ def read_yaml(path: Path, display: str) -> tuple[SourceFile, list[Problem]]:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
         return SourceFile(display, None), [Problem(display, line, f"YAML syntax error: {exc.problem}")]
+    except yaml.YAMLError as exc:  # e.g. characters YAML does not allow, which come without a mark
+        return SourceFile(display, None), [Problem(display, 1, f"YAML error: {exc}")]
+    except RecursionError:
+        return SourceFile(display, None), [Problem(display, 1, "YAML nested too deeply")]
     finally:
         loader.dispose()
     walker = _Walker(display, loader)
     walker.file.text = text
-    walker.file.data = {} if root is None else walker.walk(root, ())
+    try:
+        walker.file.data = {} if root is None else walker.walk(root, ())
+    except RecursionError:
+        return SourceFile(display, None), [Problem(display, 1, "YAML nested too deeply")]
     return walker.file, walker.problems
+
+
+MERGE_TAG = "tag:yaml.org,2002:merge"
+_NO_KEY = object()

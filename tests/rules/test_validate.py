@@ -281,3 +281,49 @@ def test_errors_in_multi_line_conditions_point_at_their_own_line(write_yaml) -> 
     assert [line for line, _ in found] == [line for line, _ in expected]
     for (_, message), (_, part) in zip(found, expected):
         assert part in message
+
+
+def test_yaml_merge_keys_share_settings_and_keys_written_win(write_yaml) -> None:
+    """`<<: *anchor` (YAML merge keys) is a common way to share parts of definitions;
+    an `x-` section holds anchors without being a section of its own."""
+    folder = write_yaml("""
+        x-defaults:
+          orders: &orders
+            description: shared
+            when: count(order_placed) > 0
+        segments:
+          first:
+            <<: *orders
+          second:
+            <<: *orders
+            when: count(order_placed) > 1
+    """)
+    defs = load_definitions(folder)
+    assert defs.segments["first"].description == defs.segments["second"].description == "shared"
+    assert defs.segments["first"].when.text == "count(order_placed) > 0"
+    assert defs.segments["second"].when.text == "count(order_placed) > 1"
+
+
+def test_yaml_the_loader_cannot_read_is_a_problem_on_its_line(write_yaml) -> None:
+    """Unknown tags, a list as a key, a merge of a plain value and a file that is not
+    UTF-8 are reported as `file:line: message`, with the rest, not raised."""
+    folder = write_yaml("""
+        segments:
+          tagged:
+            when: !custom count(x) > 0
+          listed:
+            ? [x, y]
+            : 1
+            when: count(x) > 0
+          merged:
+            <<: 5
+            when: count(x) > 0
+    """)
+    (folder / "latin1.yaml").write_bytes(b"segments:\n  cafe:\n    description: caf\xe9\n    when: count(x) > 0\n")
+    found = problems(folder)
+    assert any(p.endswith("segments.yaml:3: cannot read this value: could not determine a constructor "
+                          "for the tag '!custom'") for p in found)
+    assert any(p.endswith("segments.yaml:5: a key must be a plain name, not a list or a mapping") for p in found)
+    assert any(p.endswith("segments.yaml:9: '<<' merges a mapping, or a list of them (e.g. <<: *defaults)")
+               for p in found)
+    assert any(p.endswith("latin1.yaml:3: not UTF-8 text (byte 0xe9); save the file as UTF-8") for p in found)
