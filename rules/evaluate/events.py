@@ -17,6 +17,10 @@ DEFAULT_MAX_BYTES = 64 * 1024
 MAX_NESTING = 1024
 """The deepest nesting of arrays and objects a message may have (orjson's limit, which
 the written rules (`event_from_dict` after `orjson.loads`) inherit)."""
+LATEST_TIMESTAMP = 253_402_300_799_999
+"""9999-12-31T23:59:59.999Z in epoch ms. Event times run from the epoch to this: an
+earlier one would be evaluated at 1970 (a customer's clock starts there and never goes
+back) and a later one has no RFC 3339 text, the form every change's `at` takes."""
 RESERVED_PREFIXES = ("anon:", "alias:")
 """Customer ids may not begin with these. Customer states are kept under the customer
 id, in one key space with a visitor's state (`anon:` + anonymous id) and, in the
@@ -114,6 +118,8 @@ def event_from_dict(data: object) -> Event:
             ts = fast_timestamp(ts) if type(ts) is str else parse_timestamp(ts)
         except ValueError as exc:
             raise BadEvent(str(exc), "bad_timestamp") from None
+    if not 0 <= ts <= LATEST_TIMESTAMP:
+        raise BadEvent(f"timestamp {get('timestamp')!r} is outside 1970-01-01 .. 9999-12-31", "bad_timestamp")
     properties = get("properties")
     if properties is None:
         properties = {}
@@ -189,6 +195,8 @@ def _checked(wire: _Wire, raw: bytes | str) -> Event:
             ts = epoch_ms(ts)  # type: ignore[arg-type]
         except ValueError:  # no offset
             return _slow(raw)
+    if not 0 <= ts <= LATEST_TIMESTAMP:
+        return _slow(raw)
     properties = wire.properties
     return Event(wire.event_id, kind, ts, customer_id, anonymous_id, {} if properties is None else properties)
 

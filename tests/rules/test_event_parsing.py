@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from rules import BadEvent, Event, parse_event
 from rules.timeutil import parse_timestamp
-from rules.evaluate.events import UNREAD, event_from_dict
+from rules.evaluate.events import LATEST_TIMESTAMP, UNREAD, event_from_dict
 
 MISSING = object()
 ids = st.sampled_from(["e-1", "c-9", "", " ", "é", "anon:1", "alias:a", "c-anon:1"]) | st.integers(-2, 2) | st.none() | st.booleans() | st.just([])
@@ -167,4 +167,26 @@ def test_every_timestamp_form_reads_the_same_on_both_paths_and_as_an_as_of() -> 
             as_of: object = parse_timestamp(text)
         except ValueError:
             as_of = "refused"
+        if isinstance(as_of, int) and not 0 <= as_of <= LATEST_TIMESTAMP:
+            as_of = "refused"  # an instant, but not one an event may have
         assert (fast.ts if not isinstance(fast, tuple) else "refused") == as_of, text  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("timestamp, accepted", [
+    ("1970-01-01T00:00:00Z", 0), ("1970-01-01T01:00:00+01:00", 0), (0, 0),
+    ("9999-12-31T23:59:59.999Z", LATEST_TIMESTAMP), (LATEST_TIMESTAMP, LATEST_TIMESTAMP),
+    ("1969-12-31T23:59:59.999Z", None), ("1970-01-01T00:59:59+01:00", None), (-1, None),
+    (LATEST_TIMESTAMP + 1, None), (99999999999999999, None), ("9999-12-31T23:59:59-00:01", None),
+])
+def test_event_times_run_from_the_epoch_to_the_year_9999(timestamp: object, accepted: int | None) -> None:
+    """Earlier events would be evaluated at 1970 (a customer's clock never goes back
+    past its start), later ones have no RFC 3339 text for the changes they cause: both
+    are bad events, with the same reason on both paths."""
+    raw = _message({"event_id": "e-1", "type": "page_view", "customer_id": "c-1", "timestamp": timestamp})
+    fast, written = _outcome(parse_event, raw), _outcome(lambda r: event_from_dict(orjson.loads(r)), raw)
+    assert fast == written
+    if accepted is None:
+        assert isinstance(fast, tuple) and fast[:2] == ("refused", "bad_timestamp")
+        assert "is outside 1970-01-01 .. 9999-12-31" in fast[2]
+    else:
+        assert fast.ts == accepted  # type: ignore[union-attr]
