@@ -167,7 +167,9 @@ class _Builder:
             if not self.claim(file, key, "destination", name):
                 continue
             if not isinstance(spec, dict) or spec.get("type") not in types:
-                self.problem(file, key, f"destination {name!r} needs a type: one of {', '.join(sorted(types))}")
+                given = spec.get("type") if isinstance(spec, dict) else None
+                what = f"has an unknown type {given!r}" if given is not None else "needs a type"
+                self.problem(file, key, f"destination {name!r} {what}: one of {', '.join(sorted(types))}")
                 continue
             settings = {str(k): v for k, v in spec.items() if k != "type"}
             self.defs.destinations[str(name)] = Destination(

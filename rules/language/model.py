@@ -8,6 +8,19 @@ from rules.language.ast import Node
 ACTION_KINDS = {"email": "smtp", "group": "redis", "pricing": "redis", "webhook": "webhook", "export": "csv"}
 """Action kind -> destination type it needs."""
 
+ACTION_SETTINGS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "email": (frozenset({"template"}), frozenset({"template"})),
+    "group": (frozenset(), frozenset({"add", "remove"})),  # {group: {}}: the segment's own name
+    "pricing": (frozenset({"price_list", "discount_percent"}), frozenset({"price_list", "discount_percent"})),
+    "webhook": (frozenset(), frozenset()),
+    "export": (frozenset(), frozenset()),
+}
+"""Action kind -> (settings of which it needs at least one, every setting its sink reads),
+besides `destination`; checked by `validate` so that a typo fails in CI, not in a sink."""
+
+DESTINATION_NEEDS = {"webhook": "url", "csv": "path"}
+"""Destination type -> the setting it cannot work without."""
+
 
 @dataclass(frozen=True)
 class Origin:

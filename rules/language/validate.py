@@ -11,7 +11,7 @@ import difflib
 import re
 
 from rules.language import ast
-from rules.language.model import ACTION_KINDS, Definitions, Segment
+from rules.language.model import ACTION_KINDS, ACTION_SETTINGS, DESTINATION_NEEDS, Action, Definitions, Segment
 from rules.language.source import Problem
 
 AGGREGATES = {"count", "sum", "avg", "min", "max", "first", "last", "distinct"}
@@ -284,9 +284,30 @@ def _segment_cycles(defs: Definitions, refs: dict[str, set[str]]) -> list[Proble
     return problems
 
 
+def _action_settings_problems(action: Action) -> list[Problem]:
+    """Settings an action's sink would refuse (or never read) when the change comes."""
+    needs_one, known = ACTION_SETTINGS[action.kind]
+    found: list[str] = []
+    unknown = sorted(set(action.params) - known)
+    if unknown:
+        found.append(f"{action.kind} action: unknown setting {', '.join(map(repr, unknown))}"
+                     + (f" (known: {', '.join(sorted(known))})" if known else " (it takes none but destination)"))
+    if needs_one and not needs_one & {name for name, value in action.params.items() if value is not None}:
+        found.append(f"{action.kind} action needs {' or '.join(sorted(needs_one))}")
+    if action.kind == "email" and action.params.get("template") is not None and not isinstance(
+            action.params["template"], str):
+        found.append("email action: template must be a name, e.g. {email: {template: welcome}}")
+    discount = action.params.get("discount_percent")
+    if discount is not None and (isinstance(discount, bool) or not isinstance(discount, (int, float))
+                                 or not 0 <= discount <= 100):
+        found.append(f"pricing action: discount_percent must be a number from 0 to 100, got {discount!r}")
+    return [Problem(action.origin.file, action.origin.line, message) for message in found]
+
+
 def _destination_problems(defs: Definitions, segment: Segment) -> list[Problem]:
     problems = []
     for action in segment.on_enter + segment.on_exit:
+        problems += _action_settings_problems(action)
         destination = defs.destinations.get(action.destination)
         needed = ACTION_KINDS[action.kind]
         if destination is None:
@@ -302,6 +323,11 @@ def _destination_problems(defs: Definitions, segment: Segment) -> list[Problem]:
 def validate(defs: Definitions) -> list[Problem]:
     """Every problem in the merged definitions (empty when valid)."""
     checker = _Checker(defs)
+    for destination in defs.destinations.values():
+        needed = DESTINATION_NEEDS.get(destination.type)
+        if needed and not destination.settings.get(needed):
+            checker.problems.append(Problem(destination.origin.file, destination.origin.line,
+                                            f"{destination.type} destination {destination.name!r} needs {needed}"))
     for name in defs.traits:
         checker.trait(name, defs.traits[name].expr) if name not in checker.trait_types else None
     for segment in defs.segments.values():

@@ -327,3 +327,47 @@ def test_yaml_the_loader_cannot_read_is_a_problem_on_its_line(write_yaml) -> Non
     assert any(p.endswith("segments.yaml:9: '<<' merges a mapping, or a list of them (e.g. <<: *defaults)")
                for p in found)
     assert any(p.endswith("latin1.yaml:3: not UTF-8 text (byte 0xe9); save the file as UTF-8") for p in found)
+
+
+def test_action_and_destination_settings_a_sink_would_refuse(write_yaml) -> None:
+    """A typo in an action's settings fails `validate` (in CI), not the sink at the
+    first change; `{group: {}}` (the segment's own name) stays valid."""
+    folder = write_yaml("""
+        segments:
+          typo:
+            when: count(x) > 0
+            on_enter: [{group: {remove: a, frobnicate: 1}}]
+          no_template:
+            when: count(x) > 0
+            on_enter: [{email: {}}]
+          own_group:
+            when: count(x) > 0
+            on_enter: [{group: {}}]
+          too_generous:
+            when: count(x) > 0
+            on_enter: [{pricing: {discount_percent: 150}}]
+          nothing_to_price:
+            when: count(x) > 0
+            on_enter: [{pricing: {}}]
+          hooked:
+            when: count(x) > 0
+            on_enter: [{webhook: {destination: hook, retries: 3}}]
+        destinations:
+          group: {type: redis}
+          pricing: {type: redis}
+          email: {type: smtp}
+          hook: {type: webhook}
+          sheet: {type: csv}
+          files: {type: ftp}
+    """)
+    found = [p.split("segments.yaml:", 1)[1] for p in problems(folder)]
+    assert found == [
+        "4: group action: unknown setting 'frobnicate' (known: add, remove)",
+        "7: email action needs template",
+        "13: pricing action: discount_percent must be a number from 0 to 100, got 150",
+        "16: pricing action needs discount_percent or price_list",
+        "19: webhook action: unknown setting 'retries' (it takes none but destination)",
+        "24: webhook destination 'hook' needs url",
+        "25: csv destination 'sheet' needs path",
+        "26: destination 'files' has an unknown type 'ftp': one of csv, redis, smtp, webhook",
+    ]
