@@ -38,6 +38,11 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     live_path = args.live or os.environ.get("SEGMENTER_SEGMENTS") or "segments"
+    if not Path(live_path).exists():
+        given = "--live" if args.live else "SEGMENTER_SEGMENTS" if os.environ.get("SEGMENTER_SEGMENTS") else None
+        print(f"{live_path}: no such file or folder for the live definitions"
+              + (f" (from {given})" if given else " (the default; give them with --live PATH)"), file=sys.stderr)
+        return 1
     try:
         new = load_definitions(args.segments)
         live = load_definitions(live_path)

@@ -56,16 +56,19 @@ def run(args: argparse.Namespace) -> int:
     for customer in args.explain:
         explanation = engine.explain(customer, summary.as_of or 0)
         if explanation is None:
-            print(f"--explain: no customer {customer!r} in {args.events}", file=sys.stderr)
+            linked = engine.aliases.get(customer)
+            print(f"--explain: no customer {customer!r} in {args.events}"
+                  + (f"; it is an anonymous id of customer {linked!r}" if linked else ""), file=sys.stderr)
         else:
             sys.stdout.write(orjson.dumps(explanation, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
     elapsed = time.perf_counter() - started
     report_bad_lines(args.events, loaded)
     customers = len(engine.customers())
     rate = (summary.applied + summary.duplicates) / elapsed if elapsed else 0
+    as_of_text = format_timestamp(summary.as_of or 0) if loaded.events else "- (no usable events)"
     print(
         f"replayed {summary.applied:,} events of {customers:,} customers as of "
-        f"{format_timestamp(summary.as_of or 0)} in {elapsed:.1f}s ({rate:,.0f} events/s): "
+        f"{as_of_text} in {elapsed:.1f}s ({rate:,.0f} events/s): "
         f"{summary.changes:,} changes ({summary.timer_changes:,} time-based), "
         f"{summary.duplicates:,} duplicates, {len(loaded.bad):,} bad lines"
         + (f", {summary.skipped_after_as_of:,} events after --as-of" if summary.skipped_after_as_of else ""),

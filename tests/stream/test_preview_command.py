@@ -86,6 +86,16 @@ def test_live_definitions_default_to_segmenter_segments(files, capsys, monkeypat
     assert rows and all(row[1] == "same" and row[4] == row[5] == "0" for row in rows)
 
 
+def test_missing_live_definitions_name_where_they_were_looked_for(files, tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)  # no ./segments here
+    monkeypatch.delenv("SEGMENTER_SEGMENTS", raising=False)
+    assert main(["preview", "--segments", str(files["new"]), "--events", str(files["events"])]) == 1
+    assert capsys.readouterr().err.strip() == ("segments: no such file or folder for the live definitions "
+                                               "(the default; give them with --live PATH)")
+    assert main(["preview", "--segments", str(files["new"]), "--live", "gone", "--events", str(files["events"])]) == 1
+    assert capsys.readouterr().err.strip() == "gone: no such file or folder for the live definitions (from --live)"
+
+
 def test_as_of_compares_memberships_at_that_instant(files, capsys) -> None:
     as_of = "2025-06-01T00:00:00Z"
     old_members, new_members = files["dir"] / "old_asof.jsonl", files["dir"] / "new_asof.jsonl"

@@ -163,3 +163,22 @@ def test_command_line_mistakes_get_one_line_before_any_work(files, arguments, me
     assert code == 1
     assert err.strip() == next(line for line in err.splitlines() if line.strip())  # one line, no traceback
     assert err.startswith(message.format(**names))
+
+
+def test_explaining_a_linked_visitor_names_its_customer(files, tmp_path, capsys) -> None:
+    events = tmp_path / "visit.jsonl"
+    events.write_bytes(b"\n".join([
+        orjson.dumps({"event_id": "v1", "type": "page_view", "anonymous_id": "d-1", "timestamp": "2026-01-01T00:00:00Z"}),
+        orjson.dumps({"event_id": "v2", "type": "identify", "anonymous_id": "d-1", "customer_id": "c-7",
+                      "timestamp": "2026-01-01T00:01:00Z"}),
+    ]) + b"\n")
+    assert main(["replay", "--segments", str(files["defs"]), "--events", str(events), "--explain", "d-1"]) == 0
+    assert f"--explain: no customer 'd-1' in {events}; it is an anonymous id of customer 'c-7'" in capsys.readouterr().err
+
+
+def test_a_file_without_usable_events_says_so(files, tmp_path, capsys) -> None:
+    events = tmp_path / "bad-only.jsonl"
+    events.write_bytes(b"not json\n")
+    assert main(["replay", "--segments", str(files["defs"]), "--events", str(events)]) == 0
+    err = capsys.readouterr().err
+    assert "replayed 0 events of 0 customers as of - (no usable events)" in err and "1 bad lines" in err
