@@ -51,11 +51,14 @@ class _StrKeys(MutableMapping[str, bytes]):
     (`_write_states`): `Table.get` adds a sensor call and a `__missing__` round trip per
     lookup, which for new customers (every lookup a miss) cost more than the read."""
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Any, unconfirmed: dict[bytes, tuple[int, bytes | None]]) -> None:
         self.table = table
+        self.unconfirmed = unconfirmed  # writes of rounds Kafka has not acknowledged yet (see `_write_states`)
 
     def get(self, key: str, default: bytes | None = None) -> bytes | None:  # type: ignore[override]
-        found = self.table.data.get(key.encode())
+        raw_key = key.encode()
+        pending = self.unconfirmed.get(raw_key)
+        found = self.table.data.get(raw_key) if pending is None else pending[1]
         return default if found is None else found
 
     def __getitem__(self, key: str) -> bytes:
@@ -119,7 +122,9 @@ class SegmenterApp:
         self.channel = self.app.topic(*settings.topics, settings.repartition_topic, key_type=bytes, value_type=bytes,
                                       key_serializer="raw", value_serializer="raw", partitions=n)
         self.table = self.app.Table("customers", key_type=bytes, value_type=bytes, partitions=n, default=None)
-        view = _StrKeys(self.table)
+        # raw key -> (round, value) written by a round whose output Kafka has not acknowledged yet
+        self.unconfirmed: dict[bytes, tuple[int, bytes | None]] = {}
+        view = _StrKeys(self.table, self.unconfirmed)
         self.states = TableStates(view)
         self.aliases = TableAliases(view)
         self.engine = Engine(definitions, self.states, self.aliases)
@@ -147,8 +152,13 @@ class SegmenterApp:
             install(self)
 
     # -- writing state ------------------------------------------------------------------
-    def _write_states(self) -> int:
-        """Put every changed state in the table's store and queue its changelog record."""
+    def _write_states(self, round_id: int) -> tuple[int, dict[int, list[tuple[bytes, bytes | None]]]]:
+        """Queue the changelog record of every changed state. The local store gets the
+        writes only once Kafka has acknowledged the round (`_confirm`): a store written
+        before would, after a crash, hold states of rounds whose forwards never reached
+        Kafka and whose input is read again, so that input would not be processed as it
+        was (an identify would find its hand-over in flight and wait for it forever).
+        Until then reads find the writes in `unconfirmed`."""
         by_partition: dict[int, list[tuple[bytes, bytes | None]]] = {}
         partition_of, partition_for = self.processor.partition_of, self.output.partition_for
 
@@ -160,7 +170,16 @@ class SegmenterApp:
             by_partition.setdefault(partition, []).append((raw_key, value))
 
         count = self.states.flush(collect) + self.aliases.flush(collect)
-        store, changelog, send = self.table.data, self.changelog, self.output.send
+        unconfirmed, changelog, send = self.unconfirmed, self.changelog, self.output.send
+        for partition, writes in by_partition.items():
+            for raw_key, value in writes:
+                unconfirmed[raw_key] = (round_id, value)
+                send(changelog, raw_key, value, partition=partition)
+        return count, by_partition
+
+    def _store_confirmed(self, round_id: int, by_partition: dict[int, list[tuple[bytes, bytes | None]]]) -> None:
+        """A round's output is in Kafka: put its writes in the local store."""
+        store, unconfirmed = self.table.data, self.unconfirmed
         try:
             for partition, writes in by_partition.items():
                 faustfixes.write_to_partition(self.settings.repartition_topic, partition)  # the store files it per partition
@@ -170,10 +189,11 @@ class SegmenterApp:
                             del store[raw_key]
                     else:
                         store[raw_key] = value
-                    send(changelog, raw_key, value, partition=partition)
+                    pending = unconfirmed.get(raw_key)
+                    if pending is not None and pending[0] == round_id:  # no later round wrote it meanwhile
+                        del unconfirmed[raw_key]
         finally:
             faustfixes.writes_done()  # reads must not stay tied to the partition written last
-        return count
 
     async def _round(self, work: Any) -> asyncio.Future[None]:
         """One unit of work: evaluate, write state and hand everything to the producer.
@@ -189,12 +209,12 @@ class SegmenterApp:
             work()
             self.metrics.counts.count_new(self.states.created())
             processed = time.perf_counter()
-            self._write_states()
+            _, writes = self._write_states(round_id)
             written = time.perf_counter()
             sent = await self.output.start_flush(self.app.producer._ensure_producer())
             previous = self._acknowledged
             self._acknowledged = asyncio.ensure_future(self._confirm(round_id, sent, self.metrics.sent(), previous,
-                                                                     started, processed, written))
+                                                                     started, processed, written, writes))
             self._acknowledged.add_done_callback(self._stop_if_unsent)
             return self._acknowledged
 
@@ -206,11 +226,14 @@ class SegmenterApp:
 
     async def _confirm(self, round_id: int, sent: asyncio.Future[dict[tuple[str, int], int]],
                        changes: list[tuple[Change, int]], previous: asyncio.Future[None] | None, started: float,
-                       processed: float, written: float) -> None:
-        """A round's output is in Kafka: record changelog offsets and metrics, in round order."""
+                       processed: float, written: float,
+                       writes: dict[int, list[tuple[bytes, bytes | None]]]) -> None:
+        """A round's output is in Kafka: store its writes, record changelog offsets and
+        metrics, in round order."""
         offsets = await sent
         if previous is not None:
             await previous
+        self._store_confirmed(round_id, writes)
         for (topic, partition), offset in offsets.items():
             if topic == self.changelog:
                 self.table.data.set_persisted_offset(TP(topic, partition), offset)
@@ -292,6 +315,9 @@ class SegmenterApp:
 
     async def _rebuild(self) -> None:
         """After (re)assignment: rebuild the timer index and re-send unconfirmed changes."""
+        acknowledged = self._acknowledged
+        if acknowledged is not None and not acknowledged.done():
+            await asyncio.wait([acknowledged])  # rounds still in flight: their writes reach the store first
         held = faustfixes.held_partitions(self.app, self.settings.repartition_topic)
         self.timers = self.processor.timers = TimerIndex(self._timer_topics(), self._highwater, self._committed)
         self.timers.assigned(held)
