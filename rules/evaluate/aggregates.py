@@ -253,8 +253,7 @@ def value(spec: AggregateSpec, slots: dict[str, Slot], now: int) -> object:
     buckets: dict[int, Slot] | None = slots.get(spec.key)  # type: ignore[assignment]
     slot = empty
     if buckets and spec.kind == "count":
-        floor = now - spec.within
-        return sum([bucket for start, bucket in buckets.items() if start > floor])  # type: ignore[misc]
+        return windows.window_total(buckets, now - spec.within)  # type: ignore[arg-type]
     if buckets:
         floor = now - spec.within
         for start, bucket in buckets.items():

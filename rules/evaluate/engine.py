@@ -205,13 +205,14 @@ class Engine:
         changes: list[Change] = []
         while state.wake is not None and (state.wake <= now if inclusive else state.wake < now):
             instant = state.wake
-            due = []
+            names = []
             for name, at in state.flips.items():
                 if at <= instant:
-                    due.append(name)
-            plan = self._timer_plans.get(tuple(due), _UNKNOWN)
+                    names.append(name)
+            due = tuple(names)
+            plan = self._timer_plans.get(due, _UNKNOWN)
             if plan is _UNKNOWN:
-                plan = self._timer_plan(tuple(due))
+                plan = self._timer_plan(due)
             if plan is None:  # flips of segments that no longer exist
                 index = self.program.by_name
                 state.flips = {n: at for n, at in state.flips.items() if n in index}

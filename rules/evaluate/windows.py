@@ -66,7 +66,7 @@ def next_crossing(spec: AggregateSpec, slots: dict[str, Slot], now: int,
     if not buckets or spec.within is None:
         return None
     floor = now - spec.within
-    remaining = sum(bucket for start, bucket in buckets.items() if start > floor)  # type: ignore[misc]
+    remaining = window_total(buckets, floor)  # type: ignore[arg-type]
     current = holds(remaining)
     if ordered and spec.kind == "count" and holds(0) == current:
         return None  # a count only falls as buckets expire: a comparison true (or false) at both ends stays so
