@@ -63,9 +63,10 @@ class _Builder:
         except RecursionError:
             self.problem(file, key, "expression nested too deeply")
             return None
-        base = file.value_line(key)
-        for node in _nodes(tree):  # lines as in the file, which folding does not keep (see `source_line`)
-            object.__setattr__(node, "line", file.source_line(key, text, node.line, node.column) - base + 1)
+        if file.joined(key):  # lines as in the file, which joining did not keep (see `source_line`)
+            base = file.value_line(key)
+            for node in _nodes(tree):
+                object.__setattr__(node, "line", file.source_line(key, text, node.line, node.column) - base + 1)
         return tree
 
     def claim(self, file: SourceFile, key: tuple[object, ...], namespace: str, name: object) -> bool:

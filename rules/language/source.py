@@ -47,6 +47,12 @@ class SourceFile:
     def value_line(self, key: Key) -> int:
         return self.value_lines.get(key, self.line(key))
 
+    def joined(self, key: Key) -> bool:
+        """Whether the scalar at `key` was written over several lines that reading joined
+        (folded, plain or quoted): only then do its positions need `source_line`."""
+        span = self.spans.get(key)
+        return span is not None and span[2] != "|" and "\n" in self.text[span[0]:span[1]].rstrip("\n")
+
     def source_line(self, key: Key, value: str, line: int, column: int) -> int:
         """The file line of a position (1-based line and column) in the scalar `value`
         read at `key`. Folded (`>`), plain and quoted scalars join their lines with
@@ -83,25 +89,18 @@ class _Walker:
         self.file.lines.setdefault(key, line)
         if isinstance(node, yaml.MappingNode):
             result: dict[object, object] = {}
-            merged: list[tuple[yaml.Node, yaml.Node]] = []
-            for key_node, value_node in node.value:
-                if key_node.tag == MERGE_TAG:
-                    merged += self._merged(value_node, set())
-                    continue
+            written = sum(1 for key_node, _ in node.value if key_node.tag != MERGE_TAG)
+            for position, (key_node, value_node) in enumerate(self._merged(node, set())):
                 name = self._key(key_node)
                 if name is _NO_KEY:
                     continue
                 child = key + (name,)
                 if name in result:
-                    self._problem(key_node, f"duplicate key {name!r}")
+                    if position < written:  # a key merged in (`<<: *anchor`) yields to one written here
+                        self._problem(key_node, f"duplicate key {name!r}")
                     continue
                 self.file.lines[child] = key_node.start_mark.line + 1
                 result[name] = self.walk(value_node, child)
-            for key_node, value_node in merged:  # `<<: *anchor`: the keys written here win
-                name = self._key(key_node)
-                if name is not _NO_KEY and name not in result:
-                    self.file.lines[key + (name,)] = key_node.start_mark.line + 1
-                    result[name] = self.walk(value_node, key + (name,))
             return result
         if isinstance(node, yaml.SequenceNode):
             return [self.walk(item, key + (index,)) for index, item in enumerate(node.value)]
@@ -125,8 +124,9 @@ class _Walker:
         return name
 
     def _merged(self, node: yaml.Node, seen: set[int]) -> list[tuple[yaml.Node, yaml.Node]]:
-        """The pairs a merge key (`<<`) brings in: of one mapping, or of a list of them,
-        earlier ones first; merges inside them are followed (each mapping once)."""
+        """The pairs of a mapping: those written in it, then those its merge keys (`<<`)
+        bring in, of one mapping or a list of them, earlier ones first; merges inside
+        them are followed (each mapping once)."""
         if isinstance(node, yaml.SequenceNode):
             return [pair for item in node.value for pair in self._merged(item, seen)]
         if not isinstance(node, yaml.MappingNode):
