@@ -152,7 +152,7 @@ class SegmenterApp:
             install(self)
 
     # -- writing state ------------------------------------------------------------------
-    def _write_states(self, round_id: int) -> tuple[int, dict[int, list[tuple[bytes, bytes | None]]]]:
+    def _write_states(self, round_id: int) -> dict[int, list[tuple[bytes, bytes | None]]]:
         """Queue the changelog record of every changed state. The local store gets the
         writes only once Kafka has acknowledged the round (`_confirm`): a store written
         before would, after a crash, hold states of rounds whose forwards never reached
@@ -169,13 +169,14 @@ class SegmenterApp:
                 partition = partition_for(raw_key)
             by_partition.setdefault(partition, []).append((raw_key, value))
 
-        count = self.states.flush(collect) + self.aliases.flush(collect)
+        self.states.flush(collect)
+        self.aliases.flush(collect)
         unconfirmed, changelog, send = self.unconfirmed, self.changelog, self.output.send
         for partition, writes in by_partition.items():
             for raw_key, value in writes:
                 unconfirmed[raw_key] = (round_id, value)
                 send(changelog, raw_key, value, partition=partition)
-        return count, by_partition
+        return by_partition
 
     def _store_confirmed(self, round_id: int, by_partition: dict[int, list[tuple[bytes, bytes | None]]]) -> None:
         """A round's output is in Kafka: put its writes in the local store."""
@@ -209,7 +210,7 @@ class SegmenterApp:
             work()
             self.metrics.counts.count_new(self.states.created())
             processed = time.perf_counter()
-            _, writes = self._write_states(round_id)
+            writes = self._write_states(round_id)
             written = time.perf_counter()
             sent = await self.output.start_flush(self.app.producer._ensure_producer())
             previous = self._acknowledged
