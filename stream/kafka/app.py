@@ -29,6 +29,7 @@ from stream.kafka.handover import PendingHandovers
 from stream.kafka.messages import Message
 from stream.kafka.processor import BatchStats, Processor, Topics
 from stream.kafka.statestore import ALIAS_PREFIX, TableAliases, TableStates
+from stream.kafka.storewrites import store_writes
 from stream.gcpause import ServiceCollector, tune_for_service
 from stream.kafka.timers import TimerIndex
 from stream.metrics.collector import WorkerCollector
@@ -180,21 +181,13 @@ class SegmenterApp:
 
     def _store_confirmed(self, round_id: int, by_partition: dict[int, list[tuple[bytes, bytes | None]]]) -> None:
         """A round's output is in Kafka: put its writes in the local store."""
-        store, unconfirmed = self.table.data, self.unconfirmed
-        try:
-            for partition, writes in by_partition.items():
-                faustfixes.write_to_partition(self.settings.repartition_topic, partition)  # the store files it per partition
-                for raw_key, value in writes:
-                    if value is None:
-                        if store.get(raw_key) is not None:
-                            del store[raw_key]
-                    else:
-                        store[raw_key] = value
-                    pending = unconfirmed.get(raw_key)
-                    if pending is not None and pending[0] == round_id:  # no later round wrote it meanwhile
-                        del unconfirmed[raw_key]
-        finally:
-            faustfixes.writes_done()  # reads must not stay tied to the partition written last
+        store_writes(self.table.data, self.settings.repartition_topic, by_partition)
+        unconfirmed = self.unconfirmed
+        for writes in by_partition.values():
+            for raw_key, _ in writes:
+                pending = unconfirmed.get(raw_key)
+                if pending is not None and pending[0] == round_id:  # no later round wrote it meanwhile
+                    del unconfirmed[raw_key]
 
     async def _round(self, work: Any) -> asyncio.Future[None]:
         """One unit of work: evaluate, write state and hand everything to the producer.
