@@ -36,6 +36,13 @@ from stream.kafka.timers import TimerIndex
 RECENT_ANONYMOUS = 16
 """Raw anonymous events a visitor's state keeps unfolded (see the module docstring)."""
 
+WAITS_FOR = b"I"
+"""Tags the first item of a customer's `held`: the identify whose hand-over it waits
+for (the other items are raw events, which start with `{`). Knowing it lets the same
+identify read again after a restart send its hand-over request again, in case that
+request never reached Kafka, and lets a late copy of an earlier hand-over pass without
+releasing the events that wait for this one."""
+
 
 @dataclass
 class Topics:
@@ -116,7 +123,7 @@ class Processor:
             event.customer_id = customer.decode()
         if kind == b"visitor":  # identify back on the customer's partition, with the history
             outcome = self._apply(event, message, stats, visitor or CustomerState())
-            self._release(event.customer_id or "", message, stats)
+            self._release(event.customer_id or "", raw, message, stats)
             return outcome
         if kind == b"detach":  # identify on the visitor's partition: hand the history over
             return self._detach(event, message, stats)
@@ -231,6 +238,12 @@ class Processor:
             return self._defer(event, message, stats)
         state = self.states.get(event.customer_id)
         if state is not None and state.held is not None:
+            if state.held and state.held[0] == WAITS_FOR + message.value:
+                # the identify it waits for, read again after a restart: its hand-over
+                # request may never have reached Kafka (a second one is harmless)
+                self._forward(event.anonymous_id or "", message.value, {m.KIND: b"detach"})
+                stats.forwarded += 1
+                return "forwarded"
             if event.event_id not in state.seen:
                 state.held.append(message.value)
                 self.states[event.customer_id] = state
@@ -247,7 +260,7 @@ class Processor:
             stats.duplicates += 1
             return "duplicate"
         state = state or CustomerState()
-        state.held = []
+        state.held = [WAITS_FOR + message.value]
         key = event.customer_id or ""
         self.states[key] = state
         self._note(key, message.partition)
@@ -255,13 +268,19 @@ class Processor:
         stats.forwarded += 1
         return "forwarded"
 
-    def _release(self, key: str, message: Incoming, stats: BatchStats) -> None:
+    def _release(self, key: str, identify: bytes, message: Incoming, stats: BatchStats) -> None:
+        """The hand-over of `identify` arrived: apply the events that waited for it."""
         state = self.states.get(key)
         if state is None or state.held is None:
             return
-        held, state.held = state.held, None
+        held = state.held
+        if held and held[0][:1] == WAITS_FOR and held[0][1:] != identify:
+            return  # a late copy of an earlier hand-over: these events wait for another
+        state.held = None
         self.states[key] = state
         for raw in held:
+            if raw[:1] == WAITS_FOR:
+                continue
             replayed = Message(message.topic, message.partition, message.offset, key.encode(), raw, {},
                                message.timestamp)
             self._one(replayed, stats)

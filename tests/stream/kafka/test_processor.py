@@ -283,6 +283,84 @@ def test_identify_of_an_already_linked_visitor_merges_nothing_twice(defs) -> Non
     assert exactly(bus.changes()) == by_id(expected)
 
 
+class LosingBus(RecordingBus):
+    """A RecordingBus whose first hand-over request (`detach`) never reaches Kafka, as
+    when a worker dies after the round's changelog record was written but before its
+    forward was (possible where they go to different brokers)."""
+
+    lost = False
+
+    def send(self, topic: str, key: bytes | None, value: bytes, headers: dict[str, bytes] | None = None) -> None:
+        if topic == TOPICS.repartition and (headers or {}).get(m.KIND) == b"detach" and not self.lost:
+            self.lost = True
+            return
+        super().send(topic, key, value, headers)
+
+
+@pytest.mark.parametrize("same_partition", [False, True])
+def test_an_identify_read_again_after_a_lost_hand_over_request_sends_it_again(defs, same_partition) -> None:
+    """The customer waits for the visitor's history; its input offsets were not
+    committed, so after the restart its identify is read again: the request goes out
+    again, the history arrives, and the events held behind it are applied, as replay
+    says. (Without it the customer waited for ever, its flips never fired.)"""
+    bus = LosingBus(defs(ROUTING), 1)
+    customer = ids_on("c", 3)[0]
+    anonymous = ids_on("anon", 3 if same_partition else 0)[0]
+    identify = event("id-1", "identify", T0 + 2 * SECOND, customer, anonymous)
+    raws = [
+        (anonymous, event("pv-a", "page_view", T0, anonymous=anonymous)),
+        (anonymous, event("pv-b", "page_view", T0 + SECOND, anonymous=anonymous)),
+        (customer, identify),
+        (customer, event("pv-c", "page_view", T0 + 3 * SECOND, customer)),
+    ]
+    for key, raw in raws:
+        bus.put("customers", key.encode(), raw)
+    bus.run()
+    assert bus.lost and bus.states[customer].held is not None  # stuck, as the worker was before its restart
+    bus.states.cache.clear()  # a restarted worker reads its states from the table
+    bus.put("customers", customer.encode(), identify)  # read again: its offset was never committed
+    bus.put("customers", customer.encode(), raws[3][1])
+    bus.run()
+
+    assert bus.states[customer].held is None, "nothing left waiting"
+    assert bus.engine.explain(customer, T0 + DAY)["traits"]["views"] == 3  # type: ignore[index]
+    expected, _ = replayed(bus.engine.definitions, [raw for _, raw in raws])
+    assert exactly(bus.changes()) == by_id(expected)
+    assert bus.dead_letters() == []
+
+
+def test_a_late_copy_of_an_earlier_hand_over_releases_nothing(defs) -> None:
+    """Two identifies of one customer: while the second waits for its visitor's history,
+    a copy of the first one's hand-over arrives again (its visitor partition read the
+    request twice after a restart). The events held for the second stay held until
+    its own hand-over, so they still count after the second visitor's history."""
+    bus = RecordingBus(defs(ROUTING), 1)
+    customer = ids_on("c", 3)[0]
+    first, second = ids_on("anon", 0, count=2)
+    raws = [
+        (first, event("pv-a", "page_view", T0, anonymous=first)),
+        (customer, event("id-1", "identify", T0 + SECOND, customer, first)),
+        (second, event("pv-b", "page_view", T0 + 2 * SECOND, anonymous=second)),
+        (second, event("pv-c", "page_view", T0 + 3 * SECOND, anonymous=second)),
+        (customer, event("id-2", "identify", T0 + 4 * SECOND, customer, second)),
+        (customer, event("pv-d", "page_view", T0 + 5 * SECOND, customer)),
+    ]
+    for key, raw in raws[:2]:
+        bus.put("customers", key.encode(), raw)
+    bus.run()
+    first_hand_over = [f for f in bus.forwarded if f[2].get(m.KIND) == b"visitor"]
+    assert len(first_hand_over) == 1
+    for key, raw in raws[2:]:
+        bus.put("customers", key.encode(), raw)
+    bus.put(TOPICS.repartition, *first_hand_over[0])  # the copy comes first: the second request is behind it
+    bus.run()
+
+    entered = of(bus.changes(), customer, "viewer4")
+    assert [(c["cause"], at_ms(c)) for c in entered] == [("pv-d", T0 + 5 * SECOND)]
+    expected, _ = replayed(bus.engine.definitions, [raw for _, raw in raws])
+    assert exactly(bus.changes()) == by_id(expected)
+
+
 # -- dead letters ------------------------------------------------------------------------
 def _sized(size: int, event_id: str, customer: str) -> bytes:
     """A valid order of exactly `size` bytes (the padding is a property)."""
