@@ -15,12 +15,21 @@ from contextlib import contextmanager
 
 @contextmanager
 def collector_paused() -> Iterator[None]:
+    """Pause the collector; on the way out, file what survived as old.
+
+    Everything allocated meanwhile is still in the youngest generation (no collection
+    ran to promote it), so the first young collection after `gc.enable` would walk all
+    of it: about 0.3 s after replaying a million events, for objects that are alive
+    anyway. Freezing and unfreezing moves them to the oldest generation in one step."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if was_enabled:
+            if not gc.get_freeze_count():  # (unfreezing would also release objects someone else froze)
+                gc.freeze()
+                gc.unfreeze()  # frozen objects go back to the oldest generation
             gc.enable()
 
 

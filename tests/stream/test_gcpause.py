@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from stream.gcpause import SWEEP_EVERY, ServiceCollector
+from stream.gcpause import SWEEP_EVERY, ServiceCollector, collector_paused
 
 
 class Node:
@@ -64,3 +64,21 @@ def test_a_cycle_that_died_while_frozen_waits_for_the_sweep(collector: tuple[Ser
     assert policy.sweep() >= 2
     assert watch() is None
     assert policy.sweeps == 1
+
+
+def test_what_survives_a_paused_collector_is_filed_old_and_dead_cycles_are_still_freed() -> None:
+    """Replay's pause: afterwards the young generation does not hold the survivors (its
+    first collection would walk them all), nothing stays frozen, and a cycle that died
+    during the pause is freed by a full collection."""
+    gc.collect()
+    with collector_paused():
+        survivors = [[] for _ in range(20_000)]
+        dead = cycle()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    assert gc.get_count()[0] < 1_000
+    assert gc.get_freeze_count() == 0
+    assert dead() is not None
+    gc.collect()
+    assert dead() is None
+    assert len(survivors) == 20_000
