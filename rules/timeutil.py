@@ -90,13 +90,20 @@ def parse_timestamp(value: object) -> int:
     raise ValueError("timestamp must be RFC 3339 text or integer epoch milliseconds")
 
 
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+
+
 @lru_cache(maxsize=16_384)
 def timestamp_or_none(value: object) -> int | None:
-    """Lenient variant for profile attributes: unparseable values count as missing.
+    """Lenient variant for profile attributes: unparseable values count as missing, and
+    a date alone (`2024-05-01`, as CRMs export signup dates and birthdays) is midnight
+    UTC of that day.
 
     Cached: the same profile text (a birthday, a signup date) is read on every evaluation.
     """
     try:
+        if type(value) is str and _DATE_ONLY.fullmatch(value):
+            return epoch_ms(datetime.fromisoformat(value).replace(tzinfo=timezone.utc))
         return parse_timestamp(value)
     except ValueError:
         return None

@@ -167,8 +167,10 @@ class Engine:
         created_at = properties.get("created_at")
         if event.type == "customer_created" and created_at is None:
             properties["created_at"] = event.ts
-        elif isinstance(created_at, str):
-            properties["created_at"] = timestamp_or_none(created_at)
+        elif isinstance(created_at, str):  # read once here; text that is no time stays as it came
+            parsed = timestamp_or_none(created_at)
+            if parsed is not None:
+                properties["created_at"] = parsed
         state.set_profile(properties, event.ts)
 
     def detach_visitor(self, anonymous_id: str, customer_id: str) -> CustomerState | None:

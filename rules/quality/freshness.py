@@ -16,8 +16,8 @@ from rules.timeutil import DAY, HOUR, format_timestamp
 AGGREGATES = {"count", "sum", "avg", "min", "max", "first", "last", "distinct"}
 
 
-def event_types_used(definitions: Definitions) -> dict[str, list[tuple[str, Origin]]]:
-    """Event type -> (trait or segment name, line of the aggregate) that counts it."""
+def expressions(definitions: Definitions) -> list[tuple[str, ast.Node, Origin]]:
+    """(trait or segment name, expression, line where it starts) of every condition."""
     places: list[tuple[str, ast.Node, Origin]] = [
         (f"trait {t.name!r}", t.expr, t.origin) for t in definitions.traits.values()]
     for segment in definitions.segments.values():
@@ -26,8 +26,13 @@ def event_types_used(definitions: Definitions) -> dict[str, list[tuple[str, Orig
         if segment.exit_when is not None:
             places.append((f"segment {segment.name!r}", segment.exit_when,
                            Origin(segment.origin.file, segment.exit_line or segment.origin.line)))
+    return places
+
+
+def event_types_used(definitions: Definitions) -> dict[str, list[tuple[str, Origin]]]:
+    """Event type -> (trait or segment name, line of the aggregate) that counts it."""
     used: dict[str, list[tuple[str, Origin]]] = {}
-    for owner, expression, origin in places:
+    for owner, expression, origin in expressions(definitions):
         for node in _aggregates(expression):
             event = node.args[0].parts[0]  # type: ignore[attr-defined]
             users = used.setdefault(event, [])

@@ -17,6 +17,7 @@ from rules.language.model import Definitions, Origin
 from rules.quality.finding import Finding
 from rules.quality.freshness import freshness_findings
 from rules.quality.population import overlaps, population_findings, segment_sizes
+from rules.quality.profile_times import unreadable_time_findings
 from rules.quality.static import CHECKS, static_findings
 from rules.timeutil import format_timestamp, parse_duration
 from stream.eventfile import LoadedEvents
@@ -26,7 +27,8 @@ from stream.replay_file import (checked_inputs, evaluate, final_memberships, rea
 from stream.table import format_table
 
 HELP = "segment-quality warnings: static checks, and sizes, overlaps and data freshness with --events"
-EVENT_CHECKS = ("never-entered", "too-narrow", "too-broad", "overlap", "missing-events", "stale-events", "bad-events")
+EVENT_CHECKS = ("never-entered", "too-narrow", "too-broad", "overlap", "missing-events", "stale-events",
+                "unreadable-times", "bad-events")
 SHOWN_OVERLAPS = 10
 
 
@@ -99,6 +101,7 @@ def _from_events(args: argparse.Namespace, definitions: Definitions, as_of: int 
                   segments=[s.to_dict() for s in sizes], overlaps=[p.to_dict() for p in pairs])
     found = population_findings(definitions, sizes, pairs, args.min_size, args.max_share, args.max_overlap)
     found += freshness_findings(definitions, _last_seen(loaded, until), until, stale_after, str(args.events))
+    found += unreadable_time_findings(definitions, (engine.states[customer].profile for customer in memberships))
     if loaded.bad:
         line, reason = loaded.bad[0]
         found.append(Finding("bad-events", f"{len(loaded.bad)} of {loaded.lines} lines cannot be used "

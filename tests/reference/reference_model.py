@@ -15,7 +15,7 @@ import operator
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import yaml
 
@@ -53,6 +53,18 @@ def parse_ts(value: object) -> int | None:
         delta = moment - EPOCH
         return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
     return None
+
+
+def profile_ts(value: object) -> int | None:
+    """A profile attribute read as an instant: as `parse_ts`, and a date alone
+    (YYYY-MM-DD) is midnight UTC of that day."""
+    if isinstance(value, str) and len(value) == 10 and value[4] == value[7] == "-":
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            return None
+        return (day - EPOCH.date()).days * 86_400_000
+    return parse_ts(value)
 
 
 def rfc3339(ms: int, offset_minutes: int = 0) -> str:
@@ -322,7 +334,7 @@ class Since(Expr):
 
     def ev(self, env: Env) -> object:  # type: ignore[override]
         moment = self.arg.ev(env)
-        moment = parse_ts(moment) if isinstance(moment, (str, int)) else moment
+        moment = profile_ts(moment) if isinstance(moment, (str, int)) else moment
         if not is_number(moment):
             return None
         return env.now - moment  # type: ignore[operator]
@@ -725,7 +737,7 @@ class Reference:
             if rec.type in PROFILE_TYPES:
                 for value in rec.props.values():
                     if isinstance(value, (int, str)) and not isinstance(value, bool):
-                        moment = parse_ts(value)
+                        moment = profile_ts(value)
                         if moment is not None:
                             instants.add(moment)
         candidates: set[int] = set(self.extra)

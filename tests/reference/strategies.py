@@ -302,12 +302,14 @@ def _properties(draw: st.DrawFn, kind: str, ts: int) -> dict:
         return {"amount": _money(draw, 600)}
     if kind == "customer_created":
         props = {"country": draw(st.sampled_from(["US", "CA", "DE"]))}
-        created = draw(st.sampled_from(["default", "default", "int", "text"]))
+        created = draw(st.sampled_from(["default", "default", "int", "text", "date"]))
         moment = ts - draw(st.integers(0, 400)) * DAY - draw(st.integers(0, DAY))
         if created == "int":
             props["created_at"] = moment
         elif created == "text":
             props["created_at"] = rfc3339(moment, draw(st.sampled_from([0, 120, -330])))
+        elif created == "date":  # a date alone: midnight UTC
+            props["created_at"] = rfc3339(moment)[:10]
         return props
     if kind == "customer_updated":
         props = {}

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rules.timeutil import fast_timestamp, format_timestamp, parse_timestamp
+from rules.timeutil import fast_timestamp, format_timestamp, parse_timestamp, timestamp_or_none
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 instants = st.integers(-(10**12), 253_402_300_799_999)  # 1938 .. 9999-12-31
@@ -77,3 +77,15 @@ def test_fast_parsing_rejects_out_of_range_fields() -> None:
     for text in ["2025-02-30T10:00:00Z", "2025-01-01T24:00:00Z", "2025-01-01T10:60:00Z", "2025-01-01T10:00:60Z",
                  "2025-01-01T1 :00:00Z", "2025-01-01T10:00:00.+12Z", "2025-13-01T10:00:00Z"]:
         assert _fast_or_none(text) is None, text
+
+
+@given(st.dates(min_value=datetime(1970, 1, 1).date()))
+def test_a_profile_date_alone_is_midnight_utc(day) -> None:
+    """Profile attributes (signup dates, birthdays) often come as a date alone."""
+    midnight = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    assert timestamp_or_none(day.isoformat()) == (midnight - EPOCH) // timedelta(milliseconds=1)
+
+
+def test_profile_text_that_is_no_date_counts_as_missing() -> None:
+    for text in ["2024-02-30", "2024-05-01\n", "2024-5-1", "01.05.2024", "２０２４-０５-０１"]:
+        assert timestamp_or_none(text) is None, text

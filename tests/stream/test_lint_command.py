@@ -148,3 +148,33 @@ def test_sizes_and_overlaps_match_replay_memberships(tmp_path, capsys) -> None:
 def test_unknown_check_in_ignore_is_an_error(small, capsys) -> None:
     assert main(["lint", str(small["defs"]), "--ignore", "too-wide"]) == 2
     assert "--ignore: unknown check too-wide" in capsys.readouterr().err
+
+
+def test_profile_times_that_cannot_be_read_are_counted(tmp_path, capsys) -> None:
+    """Signup dates in a form that is no time make `since(profile.created_at)` null:
+    lint counts those customers (a date alone, epoch ms and RFC 3339 are fine; a
+    customer without the attribute, or with null, is not counted)."""
+    (tmp_path / "defs.yaml").write_text(
+        "segments:\n"
+        "  new_customer:\n"
+        "    when: since(profile.created_at) < 30d\n"
+        "  adult:\n"
+        "    when: >-\n"
+        "      count(order_placed) >= 0\n"
+        "      and since(profile.birthday) > 18y\n")
+    profiles = {"c-1": "05/01/2024", "c-2": "2024-05-01", "c-3": 1714521600000, "c-4": "2024-05-01T10:00:00Z",
+                "c-5": "yesterday", "c-6": None}
+    lines = [orjson.dumps({"event_id": f"e-{customer}", "type": "customer_created", "customer_id": customer,
+                           "timestamp": "2026-01-02T10:00:00Z", "properties": {"birthday": birthday}})
+             for customer, birthday in profiles.items()]
+    lines.append(orjson.dumps({"event_id": "e-c-7", "type": "customer_created", "customer_id": "c-7",
+                               "timestamp": "2026-01-02T10:00:00Z"}))
+    lines.append(orjson.dumps({"event_id": "e-c-8", "type": "customer_created", "customer_id": "c-8",
+                               "timestamp": "2026-01-02T10:00:00Z", "properties": {"created_at": "soon"}}))
+    (tmp_path / "events.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    code, report = lint_json(capsys, str(tmp_path / "defs.yaml"), "--events", str(tmp_path / "events.jsonl"),
+                             "--min-size", "0", "--max-share", "1")
+    found = {w["message"].split(" that ")[0]: w["line"] for w in report["warnings"] if w["check"] == "unreadable-times"}
+    assert code == 1
+    assert found == {"2 of 8 customers have a profile.birthday": 7,  # the line of since(profile.birthday)
+                     "1 of 8 customers have a profile.created_at": 3}
