@@ -17,6 +17,7 @@ from rules.timeutil import parse_timestamp
 from stream.eventfile import LoadedEvents, load_events
 from stream.gcpause import collector_paused
 from stream.replay import OnChange, ReplaySummary, replay
+from stream.table import counted
 
 SHOWN_BAD_LINES = 20
 BIG_FILE_BYTES = 5_000_000
@@ -98,4 +99,4 @@ def report_bad_lines(path: Path, loaded: LoadedEvents) -> None:
     for line, reason in loaded.bad[:SHOWN_BAD_LINES]:
         print(f"{path}:{line}: skipped: {reason}", file=sys.stderr)
     if len(loaded.bad) > SHOWN_BAD_LINES:
-        print(f"... and {len(loaded.bad) - SHOWN_BAD_LINES} more bad lines", file=sys.stderr)
+        print(f"... and {counted(len(loaded.bad) - SHOWN_BAD_LINES, 'more bad line')}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Plain-text tables for command output: left-aligned text, right-aligned numbers."""
+"""Plain-text command output: tables (left-aligned text, right-aligned numbers) and counts."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -21,3 +21,8 @@ def _cell(value: object) -> str:
 
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) or (isinstance(value, str) and value.rstrip("%").replace(".", "").replace(",", "").isdigit())
+
+
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """`1 event`, `2 events`, `1,000 bad lines`."""
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"

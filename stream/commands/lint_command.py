@@ -24,7 +24,7 @@ from stream.eventfile import LoadedEvents
 from stream.progress import progress_bar
 from stream.replay_file import (checked_inputs, evaluate, final_memberships, read_events, report_bad_lines,
                                 wants_progress)
-from stream.table import format_table
+from stream.table import counted, format_table
 
 HELP = "segment-quality warnings: static checks, and sizes, overlaps and data freshness with --events"
 EVENT_CHECKS = ("never-entered", "too-narrow", "too-broad", "overlap", "missing-events", "stale-events",
@@ -104,7 +104,7 @@ def _from_events(args: argparse.Namespace, definitions: Definitions, as_of: int 
     found += unreadable_time_findings(definitions, (engine.states[customer].profile for customer in memberships))
     if loaded.bad:
         line, reason = loaded.bad[0]
-        found.append(Finding("bad-events", f"{len(loaded.bad)} of {loaded.lines} lines cannot be used "
+        found.append(Finding("bad-events", f"{len(loaded.bad):,} of {counted(loaded.lines, 'line')} cannot be used "
                              f"(the first: {reason})", Origin(str(args.events), line)))
     return found
 
@@ -124,7 +124,7 @@ def _print_text(findings: list[Finding], report: dict[str, object]) -> None:
         print(finding)
     if "segments" in report:
         sizes: list[dict[str, object]] = report["segments"]  # type: ignore[assignment]
-        print(f"\n{report['customers']:,} customers as of {report['as_of']} in {report['events']}")
+        print(f"\n{counted(report['customers'], 'customer')} as of {report['as_of']} in {report['events']}")
         rows = [(s["segment"], s["members"], f"{s['share']:.1%}", s["entered"], s["exited"]) for s in sizes]
         print(format_table(("segment", "members", "share", "entered", "exited"), rows))
         pairs: list[dict[str, object]] = report["overlaps"]  # type: ignore[assignment]

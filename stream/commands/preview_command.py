@@ -20,7 +20,7 @@ from rules.quality.diff import SegmentDiff, customer_diffs, segment_diffs
 from rules.timeutil import format_timestamp
 from stream.progress import progress_bar
 from stream.replay_file import checked_inputs, evaluate, final_memberships, read_events, report_bad_lines, wants_progress
-from stream.table import format_table
+from stream.table import counted, format_table
 
 HELP = "compare memberships under new definitions with the live ones, over a file of events"
 
@@ -111,7 +111,7 @@ def _in_segment(node: ast.Node) -> set[str]:
 
 
 def _print_text(header: dict[str, object], rows: list[SegmentDiff]) -> None:
-    print(f"{header['customers']:,} customers as of {header['as_of']}: {header['live']} -> {header['new']}")
+    print(f"{counted(header['customers'], 'customer')} as of {header['as_of']}: {header['live']} -> {header['new']}")
     table = [(r.segment, r.status, r.before, r.after, r.entered, r.exited, r.unchanged) for r in rows]
     print(format_table(("segment", "definition", "before", "after", "entered", "exited", "unchanged"), table))
     for row in rows:

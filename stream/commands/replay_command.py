@@ -13,6 +13,7 @@ from rules import Change, DefinitionError, Engine, load_definitions
 from rules.timeutil import format_timestamp
 from stream.progress import progress_bar
 from stream.replay_file import checked_inputs, evaluate, read_events, report_bad_lines, wants_progress
+from stream.table import counted
 
 HELP = "run the evaluator over a JSONL(.gz) file of events; write changes and final memberships"
 
@@ -67,11 +68,11 @@ def run(args: argparse.Namespace) -> int:
     rate = (summary.applied + summary.duplicates) / elapsed if elapsed else 0
     as_of_text = format_timestamp(summary.as_of or 0) if loaded.events else "- (no usable events)"
     print(
-        f"replayed {summary.applied:,} events of {customers:,} customers as of "
+        f"replayed {counted(summary.applied, 'event')} of {counted(customers, 'customer')} as of "
         f"{as_of_text} in {elapsed:.1f}s ({rate:,.0f} events/s): "
-        f"{summary.changes:,} changes ({summary.timer_changes:,} time-based), "
-        f"{summary.duplicates:,} duplicates, {len(loaded.bad):,} bad lines"
-        + (f", {summary.skipped_after_as_of:,} events after --as-of" if summary.skipped_after_as_of else ""),
+        f"{counted(summary.changes, 'change')} ({summary.timer_changes:,} time-based), "
+        f"{counted(summary.duplicates, 'duplicate')}, {counted(len(loaded.bad), 'bad line')}"
+        + (f", {counted(summary.skipped_after_as_of, 'event')} after --as-of" if summary.skipped_after_as_of else ""),
         file=sys.stderr,
     )
     return 0

@@ -73,7 +73,7 @@ def test_replay_writes_changes_and_memberships_in_spec_format(files, kind, capsy
     err = capsys.readouterr().err
     assert f"{files[kind]}:2: skipped: not valid JSON" in err
     assert f"{files[kind]}:4: skipped: cannot parse timestamp 'yesterday'" in err
-    assert "1 duplicates, 2 bad lines" in err
+    assert "1 duplicate, 2 bad lines" in err
 
 
 def test_as_of_stops_the_clock(files) -> None:
@@ -181,4 +181,4 @@ def test_a_file_without_usable_events_says_so(files, tmp_path, capsys) -> None:
     events.write_bytes(b"not json\n")
     assert main(["replay", "--segments", str(files["defs"]), "--events", str(events)]) == 0
     err = capsys.readouterr().err
-    assert "replayed 0 events of 0 customers as of - (no usable events)" in err and "1 bad lines" in err
+    assert "replayed 0 events of 0 customers as of - (no usable events)" in err and "0 duplicates, 1 bad line\n" in err
