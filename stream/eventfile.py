@@ -21,6 +21,8 @@ class LoadedEvents:
     lines: int = 0
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+"""Some Windows tools begin a UTF-8 text file with this mark; it is not part of the first line."""
 GZIP_MAGIC = b"\x1f\x8b"
 """How a gzip file begins: compression is recognised by content, not by the name."""
 
@@ -46,6 +48,8 @@ def load_events(path: Path, on_progress: object = None,
         append, number = events.append, 0
         try:
             for number, line in enumerate(handle, start=1):
+                if number == 1 and line.startswith(UTF8_BOM):
+                    line = line[len(UTF8_BOM):]
                 try:
                     append(parse_event(line, read_properties=read_properties))
                 except BadEvent as exc:

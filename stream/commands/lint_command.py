@@ -53,6 +53,13 @@ def run(args: argparse.Namespace) -> int:
     except DefinitionError as exc:
         print(exc, file=sys.stderr)
         return 2
+    for option, value in (("--max-share", args.max_share), ("--max-overlap", args.max_overlap)):
+        if not 0 <= value <= 1:
+            print(f"{option}: a fraction from 0 to 1 (0.9 means 90 %), got {value:g}", file=sys.stderr)
+            return 2
+    if args.min_size < 0:
+        print(f"--min-size: a number of members, 0 or more, got {args.min_size}", file=sys.stderr)
+        return 2
     ignored = {name.strip() for value in args.ignore for name in value.split(",") if name.strip()}
     unknown = ignored - set(CHECKS + EVENT_CHECKS)
     if unknown:

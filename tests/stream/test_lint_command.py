@@ -150,6 +150,17 @@ def test_unknown_check_in_ignore_is_an_error(small, capsys) -> None:
     assert "--ignore: unknown check too-wide" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("option, value, message", [
+    ("--max-share", "90", "--max-share: a fraction from 0 to 1 (0.9 means 90 %), got 90"),
+    ("--max-overlap", "-0.1", "--max-overlap: a fraction from 0 to 1 (0.9 means 90 %), got -0.1"),
+    ("--min-size", "-1", "--min-size: a number of members, 0 or more, got -1"),
+])
+def test_thresholds_out_of_range_are_errors(small, capsys, option, value, message) -> None:
+    """`--max-share 90` (meant as 90 %) would silence every too-broad warning."""
+    assert main(["lint", str(small["defs"]), "--events", str(small["events"]), option, value]) == 2
+    assert capsys.readouterr().err.strip() == message
+
+
 def test_profile_times_that_cannot_be_read_are_counted(tmp_path, capsys) -> None:
     """Signup dates in a form that is no time make `since(profile.created_at)` null:
     lint counts those customers (a date alone, epoch ms and RFC 3339 are fine; a

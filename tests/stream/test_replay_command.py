@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from stream.cli import main
+from stream.eventfile import load_events
 
 DEFS = """
 traits:
@@ -125,6 +126,18 @@ def test_compression_is_recognised_by_content_not_by_name(files) -> None:
     misnamed.write_bytes(files["plain"].read_bytes())
     assert _changes(files, unnamed) == expected
     assert _changes(files, misnamed) == expected
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_a_byte_order_mark_at_the_start_of_the_file_is_not_part_of_the_first_event(files, compress) -> None:
+    """Windows tools (PowerShell's Out-File, Excel's "CSV UTF-8") begin a file with a BOM."""
+    expected = _changes(files, files["plain"])
+    marked = files["dir"] / "marked.jsonl"
+    body = b"\xef\xbb\xbf" + files["plain"].read_bytes()
+    marked.write_bytes(gzip.compress(body) if compress else body)
+    assert _changes(files, marked) == expected
+    loaded = load_events(marked)
+    assert [line for line, _ in loaded.bad] == [2, 4]  # only the file's own bad lines
 
 
 def test_a_cut_short_compressed_file_replays_what_was_read(files, capsys) -> None:
