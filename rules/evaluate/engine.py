@@ -144,6 +144,8 @@ class Engine:
                 visitor = self.detach_visitor(event.anonymous_id or "", event.customer_id or "")
             if visitor is not None:
                 self._merge_visitor(state, visitor)
+                seen.pop(event.event_id, None)  # the visitor's ids may have pushed it out of the ring:
+                state.remember(event.event_id)  # it must stay, or a redelivered identify merges again
         if kind == "identify" or (state.version != program.version and not created):
             plan = self._plan(program.all_segments())
         elif created:

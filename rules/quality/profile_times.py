@@ -46,7 +46,7 @@ def unreadable_time_findings(definitions: Definitions, profiles: Iterable[Mappin
         customers += 1
         for name in used:
             value = profile.get(name)
-            if value is not None and (type(value) is bool or timestamp_or_none(value) is None):
+            if value is not None and not _is_time(value):
                 unreadable[name] += 1
                 example.setdefault(name, value)
     found: list[Finding] = []
@@ -60,3 +60,11 @@ def unreadable_time_findings(definitions: Definitions, profiles: Iterable[Mappin
                 f"text with an offset, epoch milliseconds, or a date alone (YYYY-MM-DD)",
                 used[name][0][1]))
     return found
+
+
+def _is_time(value: object) -> bool:
+    """What `since` can read (as the evaluator's `_since` does): a number of epoch ms or
+    text that `timestamp_or_none` reads."""
+    if isinstance(value, str):
+        return timestamp_or_none(value) is not None
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

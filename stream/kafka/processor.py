@@ -241,7 +241,7 @@ class Processor:
             if state.held and state.held[0] == WAITS_FOR + message.value:
                 # the identify it waits for, read again after a restart: its hand-over
                 # request may never have reached Kafka (a second one is harmless)
-                self._forward(event.anonymous_id or "", message.value, {m.KIND: b"detach"})
+                self._request_handover(message.value)
                 stats.forwarded += 1
                 return "forwarded"
             if event.event_id not in state.seen:
@@ -264,9 +264,14 @@ class Processor:
         key = event.customer_id or ""
         self.states[key] = state
         self._note(key, message.partition)
-        self._forward(event.anonymous_id or "", message.value, {m.KIND: b"detach"})
+        self._request_handover(message.value)
         stats.forwarded += 1
         return "forwarded"
+
+    def _request_handover(self, identify: bytes) -> None:
+        """Send an identify to its visitor's partition, which hands the history over."""
+        anonymous = parse_event(identify).anonymous_id or ""  # validated when it came in
+        self._forward(anonymous, identify, {m.KIND: b"detach"})
 
     def _release(self, key: str, identify: bytes, message: Incoming, stats: BatchStats) -> None:
         """The hand-over of `identify` arrived: apply the events that waited for it."""
@@ -275,13 +280,22 @@ class Processor:
             return
         held = state.held
         if held and held[0][:1] == WAITS_FOR and held[0][1:] != identify:
-            return  # a late copy of an earlier hand-over: these events wait for another
+            # a late copy of an earlier hand-over: these events wait for another. Its
+            # round may have been redone after a crash, and that round may have sent the
+            # request of the identify waited for now (released from `held`, so not read
+            # again as input): send it again (a second one is harmless)
+            self._request_handover(held[0][1:])
+            stats.forwarded += 1
+            return
         state.held = None
         self.states[key] = state
+        # held events are this customer's, some carried here by a header alone (an
+        # anonymous event of a linked visitor): they go back in with that header
+        headers = {m.KIND: b"event", m.CUSTOMER: key.encode()}
         for raw in held:
             if raw[:1] == WAITS_FOR:
                 continue
-            replayed = Message(message.topic, message.partition, message.offset, key.encode(), raw, {},
+            replayed = Message(message.topic, message.partition, message.offset, key.encode(), raw, headers,
                                message.timestamp)
             self._one(replayed, stats)
 

@@ -11,6 +11,7 @@ import orjson
 
 from rules import Engine, Event, parse_event
 from rules.evaluate.engine import MAX_STEPS
+from rules.evaluate.state import RECENT_EVENT_IDS
 from rules.testing import definitions_from_text
 from rules.timeutil import DAY
 
@@ -68,3 +69,25 @@ def test_any_number_of_event_type_names_keeps_the_engine_bounded(tmp_path: Path)
     assert len(engine._steps) <= MAX_STEPS
     changes = engine.apply(event("e1", "order_placed", T0 + DAY, total=600))
     assert [(c.segment, c.change, c.cause) for c in changes] == [("big_spender", "enter", "e1")]
+
+
+def test_a_redelivered_identify_after_a_long_visit_is_still_a_duplicate(tmp_path: Path) -> None:
+    """Merging a visitor who sent more events than a state remembers ids of must not push
+    the identify's own id out: a redelivery of it would count as a second identify."""
+    engine = Engine(definitions_from_text("""
+segments:
+  identified:
+    when: count(identify) >= 1
+  identified_twice:
+    when: count(identify) >= 2
+""", tmp_path))
+    visits = RECENT_EVENT_IDS + 10
+    for n in range(visits):
+        engine.apply(parse_event(orjson.dumps({"event_id": f"pv-{n}", "type": "page_view", "anonymous_id": "v1",
+                                               "timestamp": T0 + n})))
+    identify = parse_event(orjson.dumps({"event_id": "id-1", "type": "identify", "anonymous_id": "v1",
+                                         "customer_id": "c1", "timestamp": T0 + DAY}))
+    assert [c.segment for c in engine.apply(identify)] == ["identified"]
+    assert engine.apply(identify) == []
+    assert engine.duplicates == 1
+    assert engine.memberships("c1")[0] == ["identified"]

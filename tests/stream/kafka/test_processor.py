@@ -361,6 +361,90 @@ def test_a_late_copy_of_an_earlier_hand_over_releases_nothing(defs) -> None:
     assert exactly(bus.changes()) == by_id(expected)
 
 
+class LosingSecondRequest(RecordingBus):
+    """Drops the first hand-over request of identify `id-2` (the changelog record of its
+    round reached Kafka, the request did not)."""
+
+    lost = False
+
+    def send(self, topic: str, key: bytes | None, value: bytes, headers: dict[str, bytes] | None = None) -> None:
+        if (topic == TOPICS.repartition and (headers or {}).get(m.KIND) == b"detach" and b'"id-2"' in value
+                and not self.lost):
+            self.lost = True
+            return
+        super().send(topic, key, value, headers)
+
+
+def test_a_redone_hand_over_resends_the_request_of_the_identify_it_released(defs) -> None:
+    """id-2 waits behind id-1; id-1's hand-over releases it and its request is lost. After
+    the restart only that hand-over is read again (id-2 itself was never input of the
+    round): it must send id-2's request again, or the customer waits for ever."""
+    bus = LosingSecondRequest(defs(ROUTING), 1)
+    customer = ids_on("c", 3)[0]
+    first, second = ids_on("anon", 0, count=2)
+    raws = [
+        (first, event("pv-a", "page_view", T0, anonymous=first)),
+        (second, event("pv-b", "page_view", T0 + SECOND, anonymous=second)),
+        (customer, event("id-1", "identify", T0 + 2 * SECOND, customer, first)),
+        (customer, event("id-2", "identify", T0 + 3 * SECOND, customer, second)),
+        (customer, event("pv-c", "page_view", T0 + 4 * SECOND, customer)),
+    ]
+    for key, raw in raws:
+        bus.put("customers", key.encode(), raw)
+    bus.run()
+    assert bus.lost and bus.states[customer].held is not None
+    hand_over = next(f for f in bus.forwarded if f[2].get(m.KIND) == b"visitor" and b'"id-1"' in f[1])
+    bus.states.cache.clear()
+    bus.put(TOPICS.repartition, *hand_over)  # read again after the restart
+    bus.run()
+
+    assert bus.states[customer].held is None, "nothing left waiting"
+    assert bus.engine.explain(customer, T0 + DAY)["traits"]["views"] == 3  # type: ignore[index]
+    expected, _ = replayed(bus.engine.definitions, [raw for _, raw in raws])
+    assert exactly(bus.changes()) == by_id(expected)
+
+
+def test_an_anonymous_event_of_a_linked_visitor_held_behind_an_identify_keeps_its_place(defs) -> None:
+    """The customer, already linked to one visitor, identifies a second. Meanwhile an
+    anonymous event of the first visitor reaches it (forwarded, the customer named in a
+    header) and is held, then two of its own. Released, the three apply in the order
+    they came, as replay says; not the forwarded one last."""
+    bus = RecordingBus(defs(ROUTING), 1)
+    customer = ids_on("c", 3)[0]
+    first = ids_on("anon", 0)[0]
+    second = ids_on("anon", 1)[0]
+    raws = [(first, event("pv-a", "page_view", T0, anonymous=first)),
+            (customer, event("id-1", "identify", T0 + SECOND, customer, first))]
+    for key, raw in raws:
+        bus.put("customers", key.encode(), raw)
+    bus.run()
+    later = [(customer, event("id-2", "identify", T0 + 2 * SECOND, customer, second)),
+             (first, event("pv-x", "page_view", T0 + 3 * SECOND, anonymous=first)),
+             (customer, event("pv-y", "page_view", T0 + 4 * SECOND, customer)),
+             (customer, event("pv-z", "page_view", T0 + 5 * SECOND, customer))]
+
+    def take(partition: int) -> None:
+        queue = bus.queues[partition]
+        batch = [queue.popleft() for _ in range(len(queue))]
+        bus.processor.begin_round()
+        bus.processor.process(batch, bus.stats)
+        bus._flush()
+
+    home = partition_of(customer.encode(), PARTITIONS)
+    for key, raw in later[:2]:
+        bus.put("behavior", key.encode(), raw)
+    take(home)  # id-2 waits; its request goes to the second visitor's partition
+    take(partition_of(first.encode(), PARTITIONS))  # pv-x goes on to the customer
+    for key, raw in later[2:]:
+        bus.put("behavior", key.encode(), raw)
+    take(home)  # pv-x, pv-y, pv-z held
+    assert len(bus.states[customer].held or []) == 4  # the identify waited for, and the three
+    bus.run()
+
+    expected, _ = replayed(bus.engine.definitions, [raw for _, raw in raws + later])
+    assert exactly(bus.changes()) == by_id(expected)
+
+
 # -- dead letters ------------------------------------------------------------------------
 def _sized(size: int, event_id: str, customer: str) -> bytes:
     """A valid order of exactly `size` bytes (the padding is a property)."""
