@@ -19,7 +19,7 @@ RECENT_EVENT_IDS = 128
 
 class CustomerState:
     __slots__ = ("profile", "profile_ts", "slots", "seen", "seqs", "flips", "wake", "version", "clock",
-                 "outbox", "partition", "held", "recent")
+                 "outbox", "partition", "held", "recent", "handed")
 
     def __init__(self) -> None:
         self.profile: dict[str, object] = {}
@@ -41,6 +41,10 @@ class CustomerState:
         # The worker keeps at most a few so an identify that reaches the visitor's
         # partition after them can still leave out those that happened after it.
         self.recent: list[tuple[int, str, bytes]] | None = None
+        # A visitor's history just handed over to a customer, kept until Kafka has the
+        # messages that carry it: [customer id, identify with the history, later raw
+        # events] (see `stream.kafka.processor.Processor._detach`).
+        self.handed: list[bytes] | None = None
 
     def remember(self, event_id: str) -> bool:
         """Record an event id; False when it was already applied."""
@@ -109,4 +113,4 @@ class CustomerState:
 _FIELDS = operator.attrgetter(*CustomerState.__slots__)
 _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder().decode
-_PICKLED = b"\x80"  # every pickle of protocol 2 or later starts so; MessagePack of a 13-field array does not
+_PICKLED = b"\x80"  # every pickle of protocol 2 or later starts so; MessagePack of a 14-field array does not

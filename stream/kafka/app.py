@@ -19,7 +19,6 @@ from typing import Any
 import faust
 
 from rules import Change, Engine
-from rules.evaluate.engine import ANONYMOUS
 from rules.language.model import Definitions
 from faust.types import TP
 
@@ -328,9 +327,7 @@ class SegmenterApp:
             if state.partition in held:
                 self.metrics.counts.add_state(key, state)
                 self.timers.schedule(key, state.partition, state.wake)
-                if state.held is not None and key.startswith(ANONYMOUS):
-                    self.processor.recover_waiting(key, state)
-                republished += self.processor.republish(key, state)
+                republished += self.processor.recover(key, state)
         if republished:
             await self.output.flush(self.app.producer._ensure_producer())
         if not self.ready_once:
@@ -338,7 +335,7 @@ class SegmenterApp:
             self.ready_once = True
         self.ready = True
         print(f"segmenter worker ready: partitions {sorted(held)}, {len(self.timers)} timers, "
-              f"{republished} changes re-sent (pid {os.getpid()})", file=sys.stderr, flush=True)
+              f"{republished} messages re-sent (pid {os.getpid()})", file=sys.stderr, flush=True)
 
 
 def _message(event: Any) -> Message:

@@ -78,11 +78,14 @@ class Processor:
         self.round = 0
         self.confirmed = 0  # the latest round whose output Kafka has acknowledged
         self.pending = PendingHandovers()
+        self.handed_over: list[tuple[int, str]] = []  # (round, visitor key) of states kept by `_detach`
 
     def begin_round(self) -> None:
         """A new round: its changes are tagged with its id in the outbox until `confirm`."""
         self.round = time.time_ns()
         self.partition_of.clear()
+        if self.handed_over and self.handed_over[0][0] <= self.confirmed:
+            self._forget_handed()
 
     def confirm(self, round_id: int) -> None:
         """Everything sent up to round `round_id` is in Kafka: outbox entries of that
@@ -154,13 +157,41 @@ class Processor:
         later = self._fold_recent(key, event.ts) if visitor is not None and visitor.recent else []
         customer = event.customer_id or ""
         history = self.engine.detach_visitor(anonymous, customer)
+        handed = [customer.encode(), envelope.pack(message.value, history), *later]
+        if history is not None or later:
+            # Kept until Kafka has this round's messages: a crash after the link and the
+            # removal reached the changelog, but before these did, would lose the history
+            # (`recover` sends it again; the customer drops a copy it already applied).
+            kept = CustomerState()
+            kept.handed = handed
+            self.states[key] = kept
+            self.handed_over.append((self.round, key))
         self._note(key, message.partition)
         self._note(ALIAS_PREFIX + anonymous, message.partition)
-        self._forward(customer, envelope.pack(message.value, history), {m.KIND: b"visitor"})
-        for raw in later:  # after the identify: the customer's own events now, in time order
-            self._forward(customer, raw, {m.KIND: b"event", m.CUSTOMER: customer.encode()})
-        stats.forwarded += 1 + len(later)
+        stats.forwarded += self._send_handed(handed)
         return "forwarded"
+
+    def _send_handed(self, handed: list[bytes]) -> int:
+        """Send a hand-over: the identify with the history, then the visitor's events that
+        happened after it (the customer's own events now, in time order)."""
+        customer, handover, *later = handed
+        self._forward(customer.decode(), handover, {m.KIND: b"visitor"})
+        for raw in later:
+            self._forward(customer.decode(), raw, {m.KIND: b"event", m.CUSTOMER: customer})
+        return 1 + len(later)
+
+    def _forget_handed(self) -> None:
+        """Drop the kept hand-overs of rounds Kafka has acknowledged."""
+        waiting = []
+        for round_id, key in self.handed_over:
+            if round_id > self.confirmed:
+                waiting.append((round_id, key))
+                continue
+            state = self.states.get(key)
+            if state is not None and state.handed is not None:
+                self.partition_of[key] = state.partition  # the deletion goes to the partition holding it
+                del self.states[key]
+        self.handed_over = waiting
 
     def _behind(self, partition: int, ts: int) -> bool:
         return self.timers.horizon(partition, int(time.time() * 1000)) < ts
@@ -360,6 +391,18 @@ class Processor:
                 self.on_change(change, appended_ms)
         state.outbox = outbox
         self.states[key] = state
+
+    def recover(self, key: str, state: CustomerState) -> int:
+        """After assignment, for each state of the partitions taken on: a visitor holding
+        a hand-over waits again; what the state still holds unconfirmed (changes in its
+        outbox, a kept hand-over) is sent again. Returns how many messages were sent."""
+        if state.held is not None and key.startswith(ANONYMOUS):
+            self.recover_waiting(key, state)
+        sent = self.republish(key, state)
+        if state.handed is not None:
+            sent += self._send_handed(state.handed)
+            self.handed_over.append((0, key))  # dropped at the first round after the recovery's flush
+        return sent
 
     def republish(self, key: str, state: CustomerState) -> int:
         """After recovery: send again whatever a state still holds in its outbox."""

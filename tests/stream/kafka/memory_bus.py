@@ -10,7 +10,8 @@ from rules import Engine
 from rules.language.model import Definitions
 from stream.kafka.messages import Message
 from stream.kafka.processor import BatchStats, Processor, Topics
-from stream.kafka.statestore import TableAliases, TableStates
+from stream.kafka.statestore import ALIAS_PREFIX, TableAliases, TableStates
+from rules.evaluate.state import CustomerState
 from stream.kafka.timers import TimerIndex
 
 TOPICS = Topics("segment-changes", "segmenter-dlq", "segmenter-repartition")
@@ -27,12 +28,27 @@ class MemoryBus:
         self.offsets = [0] * partitions
         self.sent: dict[str, list[tuple[bytes | None, bytes, dict[str, bytes]]]] = {}
         self.table: dict[str, bytes] = {}
+        self.definitions = definitions
+        self._start()
+        self.stats = BatchStats()
+
+    def _start(self) -> None:
+        """A worker's view of the table: every cache and index empty."""
         self.states = TableStates(self.table)
         self.aliases = TableAliases(self.table)
-        self.engine = Engine(definitions, self.states, self.aliases)
+        self.engine = Engine(self.definitions, self.states, self.aliases)
         self.timers = TimerIndex(("orders", "behavior", "customers", TOPICS.repartition))
         self.processor = Processor(self.engine, self.states, self.aliases, self.timers, self, TOPICS)
-        self.stats = BatchStats()
+
+    def restart(self) -> int:
+        """A new worker process over the table as the changelog left it, recovering every
+        state as the worker does after an assignment; returns the messages re-sent."""
+        self._start()
+        sent = 0
+        for key, raw in list(self.table.items()):
+            if not key.startswith(ALIAS_PREFIX):
+                sent += self.processor.recover(key, CustomerState.from_bytes(raw))
+        return sent
 
     def send(self, topic: str, key: bytes | None, value: bytes, headers: dict[str, bytes] | None = None) -> None:
         if topic == TOPICS.repartition:

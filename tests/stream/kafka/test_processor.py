@@ -22,6 +22,7 @@ from rules.language.model import Definitions
 from rules.evaluate.engine import ANONYMOUS
 from stream.kafka import messages as m
 from stream.kafka.processor import RECENT_ANONYMOUS
+from rules.evaluate.state import CustomerState
 from stream.kafka.statestore import ALIAS_PREFIX
 
 from expected import at_ms, by_id, diff, replayed, usable
@@ -595,3 +596,101 @@ def test_change_stream_over_generated_traffic_equals_replay(traffic, batch, afte
                                                 if not k.startswith("alias:")) if state is not None)
     for customer in engine.customers():
         assert bus.engine.memberships(customer) == engine.memberships(customer), customer
+
+
+class Crash(Exception):
+    """The worker process dies."""
+
+
+class CrashingBus(RecordingBus):
+    """A worker that dies in the round that sends the first hand-over of a visitor's
+    history: the round's state writes reach the changelog (the table), the hand-over
+    does not, and Kafka never acknowledges the round, so nothing of it is confirmed."""
+
+    crashed = False
+    died = False
+
+    def send(self, topic: str, key: bytes | None, value: bytes, headers: dict[str, bytes] | None = None) -> None:
+        if topic == TOPICS.repartition and (headers or {}).get(m.KIND) == b"visitor" and not self.crashed:
+            self.crashed = True
+            return
+        super().send(topic, key, value, headers)
+
+    def _flush(self) -> None:
+        if not self.crashed or self.died:
+            super()._flush()
+            return
+        self.states.flush(self._write)
+        self.aliases.flush(self._write)
+        self.died = True
+        raise Crash
+
+
+def test_a_hand_over_lost_in_a_crash_is_sent_again_on_recovery(defs) -> None:
+    """The visitor's partition linked the visitor and removed its state (both in the
+    changelog), but the message carrying the history never reached Kafka. The
+    recovered worker sends it again: the history counts for the customer once, and
+    nothing is left behind with the visitor."""
+    bus = CrashingBus(defs(ROUTING), 1)
+    customer = ids_on("c", 3)[0]
+    anonymous = ids_on("anon", 0)[0]
+    raws = [
+        (anonymous, event("pv-a", "page_view", T0, anonymous=anonymous)),
+        (anonymous, event("pv-b", "page_view", T0 + SECOND, anonymous=anonymous)),
+        (customer, event("id-1", "identify", T0 + 2 * SECOND, customer, anonymous)),
+        (customer, event("pv-c", "page_view", T0 + 3 * SECOND, customer)),
+    ]
+    for key, raw in raws:
+        bus.put("customers", key.encode(), raw)
+    with pytest.raises(Crash):
+        bus.run()
+    assert bus.aliases.get(anonymous) == customer  # the link is in the changelog, the history is not out
+    request = next(f for f in bus.forwarded if f[2].get(m.KIND) == b"detach")
+    assert bus.restart() == 1  # the kept hand-over
+    bus.put(TOPICS.repartition, *request)  # the crashed round's input, read again
+    bus.run()
+
+    assert bus.states[customer].held is None, "nothing left waiting"
+    assert bus.engine.explain(customer, T0 + DAY)["traits"]["views"] == 3  # type: ignore[index]
+    expected, _ = replayed(bus.engine.definitions, [raw for _, raw in raws])
+    assert exactly(bus.changes()) == by_id(expected)
+    bus.fire(T0 + DAY)  # one more round
+    assert not [key for key in bus.table if key.startswith(ANONYMOUS)]
+
+
+def test_a_kept_hand_over_stays_until_its_round_is_acknowledged(defs) -> None:
+    """The next round starts before Kafka has acknowledged the previous one (the worker
+    does not wait): the kept hand-over must outlive such rounds, and go once its own
+    round is acknowledged."""
+    bus = RecordingBus(defs(ROUTING), 1)
+    customer = ids_on("c", 3)[0]
+    anonymous, other = ids_on("anon", 0)[0], ids_on("anon", 1)[0]
+    for visitor in (anonymous, other):
+        bus.put("behavior", visitor.encode(), event(f"pv-{visitor}", "page_view", T0, anonymous=visitor))
+    bus.run()
+    bus.put("customers", customer.encode(), event("id-1", "identify", T0 + SECOND, customer, anonymous))
+    bus.put("customers", ids_on("d", 3)[0].encode(), event("id-2", "identify", T0 + SECOND, ids_on("d", 3)[0], other))
+    home, visitors = partition_of(customer.encode(), PARTITIONS), partition_of(anonymous.encode(), PARTITIONS)
+
+    def unacknowledged_round(partition: int) -> int:
+        queue = bus.queues[partition]
+        bus.processor.begin_round()
+        bus.processor.process([queue.popleft() for _ in range(len(queue))], bus.stats)
+        bus.states.flush(bus._write)
+        bus.aliases.flush(bus._write)
+        return bus.processor.round
+
+    unacknowledged_round(home)  # both requests go to the visitors' partitions
+    bus.timers.mark_idle()  # which have read everything: the hand-overs need not wait
+    handing = unacknowledged_round(visitors)  # the hand-over, kept
+    unacknowledged_round(partition_of(other.encode(), PARTITIONS))  # the other one, a round later
+    kept, later = ANONYMOUS + anonymous, ANONYMOUS + other
+    assert CustomerState.from_bytes(bus.table[kept]).handed is not None
+    unacknowledged_round(home)  # the history arrives; the hand-over's round is still unacknowledged
+    assert CustomerState.from_bytes(bus.table[kept]).handed is not None
+    bus.processor.confirm(handing)
+    unacknowledged_round(home)
+    assert kept not in bus.table
+    assert bus.processor.partition_of[kept] == visitors  # the deletion goes where the state is (not the key's hash)
+    assert CustomerState.from_bytes(bus.table[later]).handed is not None  # its round is not acknowledged yet
+    assert bus.engine.explain(customer, T0 + DAY)["traits"]["views"] == 1  # type: ignore[index]
