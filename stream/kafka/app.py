@@ -269,7 +269,7 @@ class SegmenterApp:
                 now = int(time.time() * 1000)
                 upcoming = self.timers.next_instant()
                 due = upcoming is not None and upcoming <= now
-                if self.ready and (due or self.processor.pending):
+                if self.ready and (due or self.processor.pending or self.processor.handed_acknowledged()):
                     await self._round(lambda: self.processor.fire(now, self.stats))
 
         @app.timer(60.0)
@@ -315,6 +315,7 @@ class SegmenterApp:
         self.timers = self.processor.timers = TimerIndex(self._timer_topics(), self._highwater, self._committed)
         self.timers.assigned(held)
         self.processor.pending = PendingHandovers()
+        self.processor.handed_over = []  # those of the partitions held now come back from the table
         republished = 0
         self.metrics.counts.reset()
         from rules.evaluate.state import CustomerState

@@ -84,8 +84,14 @@ class Processor:
         """A new round: its changes are tagged with its id in the outbox until `confirm`."""
         self.round = time.time_ns()
         self.partition_of.clear()
-        if self.handed_over and self.handed_over[0][0] <= self.confirmed:
+        if self.handed_acknowledged():
             self._forget_handed()
+
+    def handed_acknowledged(self) -> bool:
+        """Kept hand-overs wait to be dropped (a round starting now drops them): the
+        worker starts a round for this alone, or a kept one outlives the quiet that may
+        follow and is sent again at every later recovery."""
+        return bool(self.handed_over) and self.handed_over[0][0] <= self.confirmed
 
     def confirm(self, round_id: int) -> None:
         """Everything sent up to round `round_id` is in Kafka: outbox entries of that

@@ -35,8 +35,8 @@ def local_lookup(worker: SegmenterApp, customer_id: str) -> dict[str, object] | 
     held = faustfixes.held_partitions(worker.app, worker.settings.repartition_topic)
     for key, anonymous in ((customer_id, False), (ANONYMOUS + customer_id, True)):
         state = worker.states.get(key)
-        if state is None or state.partition not in held:
-            continue
+        if state is None or state.partition not in held or state.handed is not None:
+            continue  # (a handed-over visitor's kept record is no visitor any more: its alias answers)
         as_of = max(int(time.time() * 1000), state.clock)
         explained = worker.engine.explain(key, as_of)
         if explained is None:

@@ -688,7 +688,9 @@ def test_a_kept_hand_over_stays_until_its_round_is_acknowledged(defs) -> None:
     assert CustomerState.from_bytes(bus.table[kept]).handed is not None
     unacknowledged_round(home)  # the history arrives; the hand-over's round is still unacknowledged
     assert CustomerState.from_bytes(bus.table[kept]).handed is not None
+    assert not bus.processor.handed_acknowledged()
     bus.processor.confirm(handing)
+    assert bus.processor.handed_acknowledged()  # the worker starts a round for it, input or not
     unacknowledged_round(home)
     assert kept not in bus.table
     assert bus.processor.partition_of[kept] == visitors  # the deletion goes where the state is (not the key's hash)
