@@ -82,7 +82,7 @@ class Processor:
 
     def begin_round(self) -> None:
         """A new round: its changes are tagged with its id in the outbox until `confirm`."""
-        self.round = time.time_ns()
+        self.round = max(self.round + 1, time.time_ns())  # increasing even if the wall clock steps back
         self.partition_of.clear()
         if self.handed_acknowledged():
             self._forget_handed()
