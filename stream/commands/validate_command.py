@@ -5,6 +5,7 @@ import argparse
 import sys
 
 from rules import DefinitionError, load_definitions
+from stream.table import counted
 
 HELP = "check segment definitions; prints file:line: message for every problem"
 
@@ -18,13 +19,12 @@ def run(args: argparse.Namespace) -> int:
         defs = load_definitions(args.path)
     except DefinitionError as exc:
         print(exc, file=sys.stderr)
-        count = len(exc.problems)
-        print(f"{count} problem{'s' if count != 1 else ''} found", file=sys.stderr)
+        print(f"{counted(len(exc.problems), 'problem')} found", file=sys.stderr)
         return 1
     tiers = sum(len(levels) for levels in defs.tiers.values())
     print(
-        f"ok: {len(defs.traits)} traits, {len(defs.segments) - tiers} segments, "
-        f"{len(defs.tiers)} tiers ({tiers} levels), {len(defs.destinations)} destinations; "
-        f"definition version {defs.version}"
+        f"ok: {counted(len(defs.traits), 'trait')}, {counted(len(defs.segments) - tiers, 'segment')}, "
+        f"{counted(len(defs.tiers), 'tier')} ({counted(tiers, 'level')}), "
+        f"{counted(len(defs.destinations), 'destination')}; definition version {defs.version}"
     )
     return 0

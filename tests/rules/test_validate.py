@@ -371,3 +371,16 @@ def test_action_and_destination_settings_a_sink_would_refuse(write_yaml) -> None
         "25: csv destination 'sheet' needs path",
         "26: destination 'files' has an unknown type 'ftp': one of csv, redis, smtp, webhook",
     ]
+
+
+@pytest.mark.parametrize("levels", [1, 2])
+def test_the_ok_line_counts_what_the_files_define(write_yaml, capsys, levels) -> None:
+    from stream.cli import main
+
+    tier = "".join(f"    - name: level{n}\n      when: 'true'\n" for n in range(levels))
+    path = write_yaml("traits:\n  spend: sum(order_placed.total)\nsegments:\n  big:\n    when: spend > 1\n"
+                      f"tiers:\n  spend_tier:\n{tier}")
+    assert main(["validate", str(path)]) == 0
+    level_word = "level" if levels == 1 else "levels"
+    assert capsys.readouterr().out.startswith(
+        f"ok: 1 trait, 1 segment, 1 tier ({levels} {level_word}), 0 destinations; definition version ")
