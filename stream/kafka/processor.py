@@ -36,6 +36,12 @@ from stream.kafka.timers import TimerIndex
 RECENT_ANONYMOUS = 16
 """Raw anonymous events a visitor's state keeps unfolded (see the module docstring)."""
 
+HELD_RECHECK_MS = 1_000
+"""A customer whose events wait for an identify hand-over when one of its flips falls
+due is looked at again this much later in its partition's time, not at every tick of
+the timer loop; the hand-over's arrival schedules its flips anew (applying the
+identify sets its next flip, one put off included)."""
+
 WAITS_FOR = b"I"
 """Tags the first item of a customer's `held`: the identify whose hand-over it waits
 for (the other items are raw events, which start with `{`). Knowing it lets the same
@@ -368,7 +374,7 @@ class Processor:
             waiting = self.states.get(key)
             if waiting is not None and waiting.held is not None:
                 # its events wait for an identify in flight: flips must not overtake them
-                self.timers.schedule(key, partition, instant)
+                self.timers.schedule(key, partition, max(instant, horizon + HELD_RECHECK_MS))
                 continue
             changes = self.engine.advance(key, horizon)
             fired += 1

@@ -696,3 +696,42 @@ def test_a_kept_hand_over_stays_until_its_round_is_acknowledged(defs) -> None:
     assert bus.processor.partition_of[kept] == visitors  # the deletion goes where the state is (not the key's hash)
     assert CustomerState.from_bytes(bus.table[later]).handed is not None  # its round is not acknowledged yet
     assert bus.engine.explain(customer, T0 + DAY)["traits"]["views"] == 1  # type: ignore[index]
+
+
+BROWSING = """
+segments:
+  browsing:
+    when: since(last(page_view)) < 1h
+"""
+
+
+def test_a_flip_due_while_an_identify_is_in_flight_waits_without_a_round_per_tick(defs) -> None:
+    """The customer's flip falls due while its events wait for a hand-over: it is put off
+    (later in the partition's time, so the timer loop does not start a round at every
+    tick), and fires at its own instant once the hand-over has arrived."""
+    bus = RecordingBus(defs(BROWSING), 1)
+    customer = ids_on("c", 3)[0]
+    anonymous = ids_on("anon", 0)[0]
+    raws = [(anonymous, event("pv-a", "page_view", T0 - SECOND, anonymous=anonymous)),
+            (customer, event("pv-1", "page_view", T0, customer)),
+            (customer, event("id-1", "identify", T0 + 10 * SECOND, customer, anonymous))]
+    bus.put("behavior", anonymous.encode(), raws[0][1])
+    bus.run()
+    home = partition_of(customer.encode(), PARTITIONS)
+    for key, raw in raws[1:]:
+        bus.put("behavior", key.encode(), raw)
+    queue = bus.queues[home]
+    bus.processor.begin_round()
+    bus.processor.process([queue.popleft() for _ in range(len(queue))], bus.stats)  # the identify now waits
+    bus._flush()
+    now = T0 + 2 * 3600 * SECOND
+    bus.fire(now)
+    waiting_until = bus.timers.next_instant()
+    assert waiting_until is not None and waiting_until > now  # nothing due at the next tick
+    bus.run()  # the hand-over arrives
+    bus.fire(now)
+
+    exits = [c for c in bus.changes() if c["change"] == "exit"]
+    assert [(c["customer_id"], c["cause"], at_ms(c)) for c in exits] == [(customer, "timer", T0 + 3600 * SECOND)]
+    expected, _ = replayed(bus.engine.definitions, [raw for _, raw in raws], as_of=now)
+    assert exactly(bus.changes()) == by_id(expected)
