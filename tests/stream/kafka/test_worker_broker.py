@@ -31,6 +31,7 @@ import pytest
 
 from examples.traffic import TrafficConfig, generate, key_of
 from rules import load_definitions
+from rules.evaluate.state import CustomerState
 from stream.broker import EmbeddedBroker
 from stream.kafka import messages as m
 from stream.kafka.topics import ensure_topics
@@ -225,6 +226,48 @@ def test_changes_equal_replay_and_bad_messages_are_dead_lettered(deploy, tmp_pat
         assert (original.key, original.value) == (letter.key, letter.value)
     assert {letter.headers[m.SOURCE_TOPIC].decode() for letter in letters} == {orders, behavior}
     assert worker.process.poll() is None, "the worker survived it all"
+
+
+VIEWS = """
+segments:
+  viewer:
+    when: count(page_view) >= 3
+"""
+
+
+def _kept(records: list[Record]) -> set[bytes]:
+    """Visitor keys whose latest changelog record is a kept hand-over."""
+    latest = {r.key: r.value for r in records if r.key is not None and r.key.startswith(b"anon:")}
+    return {key for key, value in latest.items() if value is not None and CustomerState.from_bytes(value).handed}
+
+
+def test_a_kept_hand_over_is_dropped_though_no_input_follows(deploy, tmp_path) -> None:
+    """A visitor's history handed over is kept in the table while the hand-over is in
+    flight, then dropped without more input: by the next round (the customer's side
+    taking the hand-over in) or, when none comes, by one the timer loop starts. A kept
+    one that stayed would be sent again at every recovery."""
+    (tmp_path / "views.yaml").write_text(VIEWS)
+    d = deploy(("behavior",), tmp_path / "views.yaml")
+    worker = d.start_worker()
+    (behavior,) = d.inputs
+    raws = []
+    for n in range(6):
+        visitor, customer = f"v-{n}", f"c-{n}"
+        raws += [orjson.dumps({"event_id": f"{visitor}-{i}", "type": "page_view", "anonymous_id": visitor,
+                               "timestamp": now_ms() - 60_000 + i}) for i in range(2)]
+        raws.append(orjson.dumps({"event_id": f"id-{n}", "type": "identify", "anonymous_id": visitor,
+                                  "customer_id": customer, "timestamp": now_ms() - 30_000}))
+        raws.append(orjson.dumps({"event_id": f"{customer}-own", "type": "page_view", "customer_id": customer,
+                                  "timestamp": now_ms() - 20_000}))
+    worker.wait_ready()
+    d.produce_keyed(behavior, raws)
+    assert len(d.read_changes(6)) == 6  # every customer counted its visitor's two views
+
+    changelog = d.read(f"{d.name}-customers-changelog", lambda found: not _kept(found), settle=0.5, timeout=20)
+    ever_kept = {r.key for r in changelog if r.key is not None and r.key.startswith(b"anon:") and r.value is not None
+                 and CustomerState.from_bytes(r.value).handed}
+    assert len(ever_kept) == 6, "each history was kept while its hand-over was in flight"
+    assert not _kept(changelog), "and dropped once Kafka had it"
 
 
 # -- b: a time-based exit with no new event -----------------------------------------------
