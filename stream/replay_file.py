@@ -95,8 +95,11 @@ def final_memberships(engine: Engine) -> dict[str, list[str]]:
     return {customer: engine.memberships(customer)[0] for customer in engine.customers()}
 
 
-def report_bad_lines(path: Path, loaded: LoadedEvents) -> None:
+def report_bad_lines(path: Path, loaded: LoadedEvents, listed: Path | None = None) -> None:
+    """The first bad lines on stderr; `listed`: the file that holds them all (replay's
+    `--bad-lines`), named instead of the hint."""
     for line, reason in loaded.bad[:SHOWN_BAD_LINES]:
         print(f"{path}:{line}: skipped: {reason}", file=sys.stderr)
     if len(loaded.bad) > SHOWN_BAD_LINES:
-        print(f"... and {counted(len(loaded.bad) - SHOWN_BAD_LINES, 'more bad line')}", file=sys.stderr)
+        where = f"all of them in {listed}" if listed else "`segmenter replay --bad-lines FILE` lists them all"
+        print(f"... and {counted(len(loaded.bad) - SHOWN_BAD_LINES, 'more bad line')} ({where})", file=sys.stderr)

@@ -24,6 +24,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--as-of", help="evaluate as of this instant (RFC 3339 or epoch ms); default: last event")
     parser.add_argument("--changes", type=Path, help="write change events here (JSONL)")
     parser.add_argument("--memberships", type=Path, help="write final memberships here (JSONL)")
+    parser.add_argument("--bad-lines", type=Path, help="write every unusable line here (JSONL: line, reason)")
     parser.add_argument("--explain", metavar="CUSTOMER", action="append", default=[],
                         help="print why CUSTOMER is in or out of each segment as of the end (repeatable)")
     parser.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 1
     try:
-        as_of = checked_inputs(args.events, args.as_of, (args.changes, args.memberships))
+        as_of = checked_inputs(args.events, args.as_of, (args.changes, args.memberships, args.bad_lines))
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 1
@@ -54,6 +55,10 @@ def run(args: argparse.Namespace) -> int:
             engine, summary = evaluate(defs, loaded, bar, as_of, on_change)
     if args.memberships:
         write_memberships(engine, args.memberships)
+    if args.bad_lines:
+        with args.bad_lines.open("wb") as out:
+            for line, reason in loaded.bad:
+                out.write(orjson.dumps({"line": line, "reason": reason}) + b"\n")
     for customer in args.explain:
         explanation = engine.explain(customer, summary.as_of or 0)
         if explanation is None:
@@ -63,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             sys.stdout.write(orjson.dumps(explanation, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
     elapsed = time.perf_counter() - started
-    report_bad_lines(args.events, loaded)
+    report_bad_lines(args.events, loaded, listed=args.bad_lines)
     customers = len(engine.customers())
     rate = (summary.applied + summary.duplicates) / elapsed if elapsed else 0
     as_of_text = format_timestamp(summary.as_of or 0) if loaded.events else "- (no usable events)"

@@ -195,3 +195,29 @@ def test_a_file_without_usable_events_says_so(files, tmp_path, capsys) -> None:
     assert main(["replay", "--segments", str(files["defs"]), "--events", str(events)]) == 0
     err = capsys.readouterr().err
     assert "replayed 0 events of 0 customers as of - (no usable events)" in err and "0 duplicates, 1 bad line\n" in err
+
+
+@pytest.mark.parametrize("listed", [False, True])
+def test_every_bad_line_can_be_listed_in_a_file(files, tmp_path, capsys, listed) -> None:
+    """stderr shows the first 20 bad lines; `--bad-lines` writes all of them."""
+    good = files["plain"].read_bytes().splitlines()
+    lines = list(good)
+    made_bad = []
+    for n in range(25):
+        lines.append(b'{"event_id": "x' + str(n).encode() + b'", "type": "Order Placed"}')
+        made_bad.append(len(lines))
+    events = tmp_path / "dirty.jsonl"
+    events.write_bytes(b"\n".join(lines) + b"\n")
+    out = tmp_path / "bad.jsonl"
+    command = ["replay", "--segments", str(files["defs"]), "--events", str(events)]
+    assert main(command + (["--bad-lines", str(out)] if listed else [])) == 0
+    err = capsys.readouterr().err
+    shown = [int(line.split(":")[1]) for line in err.splitlines() if ": skipped: " in line]
+    assert shown == ([2, 4] + made_bad)[:20]
+    if listed:
+        written = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+        assert [entry["line"] for entry in written] == [2, 4] + made_bad
+        assert all(entry["reason"] for entry in written)
+        assert f"... and 7 more bad lines (all of them in {out})" in err
+    else:
+        assert "... and 7 more bad lines (`segmenter replay --bad-lines FILE` lists them all)" in err
