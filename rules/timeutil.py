@@ -109,6 +109,16 @@ def timestamp_or_none(value: object) -> int | None:
         return None
 
 
+def instant_or_none(value: object) -> int | float | None:
+    """What a condition can read as an instant (`since`, a flip's line): a number of
+    epoch milliseconds, or text that `timestamp_or_none` reads; else None."""
+    if isinstance(value, str):
+        return timestamp_or_none(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    return None
+
+
 _DAYS: dict[int, str] = {}  # epoch day -> "YYYY-MM-DDT", for format_timestamp
 _TWO_DIGITS = [f"{n:02d}" for n in range(100)]
 _MILLIS = [f".{n:03d}" for n in range(1000)]

@@ -23,6 +23,6 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) or (isinstance(value, str) and value.rstrip("%").replace(".", "").replace(",", "").isdigit())
 
 
-def counted(count: int, noun: str, plural: str | None = None) -> str:
+def counted(count: int, noun: str) -> str:
     """`1 event`, `2 events`, `1,000 bad lines`."""
-    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
+    return f"{count:,} {noun if count == 1 else noun + 's'}"

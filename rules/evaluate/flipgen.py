@@ -18,16 +18,7 @@ from rules.evaluate import windows
 from rules.evaluate.codegen import UNHANDLED, Fallback, _Source
 from rules.evaluate.compile import Compiler
 from rules.language import ast
-from rules.timeutil import timestamp_or_none
-
-
-def _instant(value: object) -> object:
-    """A number or timestamp usable as a line intercept (text timestamps are parsed)."""
-    if isinstance(value, str):
-        return timestamp_or_none(value)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return value
+from rules.timeutil import instant_or_none
 
 
 def _orderings() -> set[Callable]:
@@ -83,7 +74,7 @@ def flip_lines(nodes: list[ast.Node], compiler: Compiler, source: _Source) -> li
     from rules.evaluate.compile import COMPARE
     from rules.evaluate.timing import LineFlip, WindowFlip, crossing_instant, flip_plan
 
-    source.env.update({"_instant": _instant, "_cross": crossing_instant, "_wcross": window_cross,
+    source.env.update({"_instant": instant_or_none, "_cross": crossing_instant, "_wcross": window_cross,
                        "_expiry": windows.next_expiry, "_cdrop": windows.count_drop,
                        "_ceil": math.ceil, "_floor": math.floor})
     lines = ["best = None"]

@@ -19,19 +19,11 @@ from rules.evaluate.analysis import comparisons, dependencies
 from rules.evaluate.compile import COMPARE, Compiler
 from rules.evaluate.context import Context
 from rules.language import ast
-from rules.timeutil import timestamp_or_none
+from rules.timeutil import instant_or_none
 
 Line = tuple[float, float]  # (slope, intercept): value = slope * now + intercept
 LineFn = Callable[[Context], Line | None]
 NextFlip = Callable[[Context], int | None]
-
-
-def _number(value: object) -> float | None:
-    if isinstance(value, str):
-        return timestamp_or_none(value)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return value
-    return None
 
 
 class _Lines:
@@ -43,7 +35,7 @@ class _Lines:
             value = self.compiler.value(node)
 
             def constant(ctx: Context) -> Line | None:
-                number = _number(value(ctx))
+                number = instant_or_none(value(ctx))
                 return None if number is None else (0.0, number)
 
             return constant
@@ -55,7 +47,7 @@ class _Lines:
             moment = self.compiler.value(node.args[0])
 
             def since(ctx: Context) -> Line | None:
-                start = _number(moment(ctx))
+                start = instant_or_none(moment(ctx))
                 return None if start is None else (1.0, -start)
 
             return since

@@ -13,7 +13,8 @@ from rules.language import ast
 from rules.language.model import Definitions, Origin
 from rules.quality.finding import Finding
 from rules.quality.freshness import expressions
-from rules.timeutil import timestamp_or_none
+from rules.timeutil import instant_or_none
+
 
 def profile_times_used(definitions: Definitions) -> dict[str, list[tuple[str, Origin]]]:
     """Profile attribute -> (trait or segment name, line) that reads it as a time with `since`."""
@@ -46,7 +47,7 @@ def unreadable_time_findings(definitions: Definitions, profiles: Iterable[Mappin
         customers += 1
         for name in used:
             value = profile.get(name)
-            if value is not None and not _is_time(value):
+            if value is not None and instant_or_none(value) is None:  # what `since` cannot read
                 unreadable[name] += 1
                 example.setdefault(name, value)
     found: list[Finding] = []
@@ -60,11 +61,3 @@ def unreadable_time_findings(definitions: Definitions, profiles: Iterable[Mappin
                 f"text with an offset, epoch milliseconds, or a date alone (YYYY-MM-DD)",
                 used[name][0][1]))
     return found
-
-
-def _is_time(value: object) -> bool:
-    """What `since` can read (as the evaluator's `_since` does): a number of epoch ms or
-    text that `timestamp_or_none` reads."""
-    if isinstance(value, str):
-        return timestamp_or_none(value) is not None
-    return isinstance(value, (int, float)) and not isinstance(value, bool)

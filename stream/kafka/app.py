@@ -28,7 +28,7 @@ from stream.kafka.handover import PendingHandovers
 from stream.kafka.messages import Message
 from stream.kafka.processor import BatchStats, Processor, Topics
 from stream.kafka.statestore import ALIAS_PREFIX, TableAliases, TableStates
-from stream.kafka.storewrites import store_writes
+from stream.kafka.storewrites import Writes, store_writes
 from stream.gcpause import ServiceCollector, tune_for_service
 from stream.kafka.timers import TimerIndex
 from stream.metrics.collector import WorkerCollector
@@ -152,14 +152,14 @@ class SegmenterApp:
             install(self)
 
     # -- writing state ------------------------------------------------------------------
-    def _write_states(self, round_id: int) -> dict[int, list[tuple[bytes, bytes | None]]]:
+    def _write_states(self, round_id: int) -> Writes:
         """Queue the changelog record of every changed state. The local store gets the
         writes only once Kafka has acknowledged the round (`_confirm`): a store written
         before would, after a crash, hold states of rounds whose forwards never reached
         Kafka and whose input is read again, so that input would not be processed as it
         was (an identify would find its hand-over in flight and wait for it forever).
         Until then reads find the writes in `unconfirmed`."""
-        by_partition: dict[int, list[tuple[bytes, bytes | None]]] = {}
+        by_partition: Writes = {}
         partition_of, partition_for = self.processor.partition_of, self.output.partition_for
 
         def collect(key: str, value: bytes | None) -> None:
@@ -178,7 +178,7 @@ class SegmenterApp:
                 send(changelog, raw_key, value, partition=partition)
         return by_partition
 
-    def _store_confirmed(self, round_id: int, by_partition: dict[int, list[tuple[bytes, bytes | None]]]) -> None:
+    def _store_confirmed(self, round_id: int, by_partition: Writes) -> None:
         """A round's output is in Kafka: put its writes in the local store."""
         store_writes(self.table.data, self.settings.repartition_topic, by_partition)
         unconfirmed = self.unconfirmed
@@ -220,7 +220,7 @@ class SegmenterApp:
     async def _confirm(self, round_id: int, sent: asyncio.Future[dict[tuple[str, int], int]],
                        changes: list[tuple[Change, int]], previous: asyncio.Future[None] | None, started: float,
                        processed: float, written: float,
-                       writes: dict[int, list[tuple[bytes, bytes | None]]]) -> None:
+                       writes: Writes) -> None:
         """A round's output is in Kafka: store its writes, record changelog offsets and
         metrics, in round order."""
         offsets = await sent
@@ -307,7 +307,7 @@ class SegmenterApp:
         return (*self.settings.topics, self.settings.repartition_topic)
 
     async def _rebuild(self) -> None:
-        """After (re)assignment: rebuild the timer index and re-send unconfirmed changes."""
+        """After (re)assignment: rebuild the timer index and re-send what states hold unconfirmed."""
         acknowledged = self._acknowledged
         if acknowledged is not None and not acknowledged.done():
             await asyncio.wait([acknowledged])  # rounds still in flight: their writes reach the store first
