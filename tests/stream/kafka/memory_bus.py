@@ -77,6 +77,20 @@ class MemoryBus:
                 self.processor.resume(2**62, self.stats)
                 self._flush()
 
+    def take(self, partition: int, acknowledge: bool = True) -> int:
+        """One round over everything queued on `partition`; returns the round's id.
+        Without `acknowledge` its writes reach the table but Kafka has not confirmed
+        it yet (a worker does not wait for that before its next round)."""
+        queue = self.queues[partition]
+        self.processor.begin_round()
+        self.processor.process([queue.popleft() for _ in range(len(queue))], self.stats)
+        if acknowledge:
+            self._flush()
+        else:
+            self.states.flush(self._write)
+            self.aliases.flush(self._write)
+        return self.processor.round
+
     def _flush(self) -> None:
         self.states.flush(self._write)
         self.aliases.flush(self._write)

@@ -285,14 +285,17 @@ def test_identify_of_an_already_linked_visitor_merges_nothing_twice(defs) -> Non
 
 
 class LosingBus(RecordingBus):
-    """A RecordingBus whose first hand-over request (`detach`) never reaches Kafka, as
-    when a worker dies after the round's changelog record was written but before its
-    forward was (possible where they go to different brokers)."""
+    """A RecordingBus whose first forward of kind `kind` (holding `holding`) never
+    reaches Kafka, as when a worker dies after the round's changelog record was written
+    but before its forward was (possible where they go to different brokers)."""
 
+    kind = b"detach"  # a hand-over request
+    holding = b""
     lost = False
 
     def send(self, topic: str, key: bytes | None, value: bytes, headers: dict[str, bytes] | None = None) -> None:
-        if topic == TOPICS.repartition and (headers or {}).get(m.KIND) == b"detach" and not self.lost:
+        if (topic == TOPICS.repartition and (headers or {}).get(m.KIND) == self.kind and self.holding in value
+                and not self.lost):
             self.lost = True
             return
         super().send(topic, key, value, headers)
@@ -362,18 +365,10 @@ def test_a_late_copy_of_an_earlier_hand_over_releases_nothing(defs) -> None:
     assert exactly(bus.changes()) == by_id(expected)
 
 
-class LosingSecondRequest(RecordingBus):
-    """Drops the first hand-over request of identify `id-2` (the changelog record of its
-    round reached Kafka, the request did not)."""
+class LosingSecondRequest(LosingBus):
+    """Loses the first hand-over request of identify `id-2`."""
 
-    lost = False
-
-    def send(self, topic: str, key: bytes | None, value: bytes, headers: dict[str, bytes] | None = None) -> None:
-        if (topic == TOPICS.repartition and (headers or {}).get(m.KIND) == b"detach" and b'"id-2"' in value
-                and not self.lost):
-            self.lost = True
-            return
-        super().send(topic, key, value, headers)
+    holding = b'"id-2"'
 
 
 def test_a_redone_hand_over_resends_the_request_of_the_identify_it_released(defs) -> None:
@@ -424,21 +419,14 @@ def test_an_anonymous_event_of_a_linked_visitor_held_behind_an_identify_keeps_it
              (customer, event("pv-y", "page_view", T0 + 4 * SECOND, customer)),
              (customer, event("pv-z", "page_view", T0 + 5 * SECOND, customer))]
 
-    def take(partition: int) -> None:
-        queue = bus.queues[partition]
-        batch = [queue.popleft() for _ in range(len(queue))]
-        bus.processor.begin_round()
-        bus.processor.process(batch, bus.stats)
-        bus._flush()
-
     home = partition_of(customer.encode(), PARTITIONS)
     for key, raw in later[:2]:
         bus.put("behavior", key.encode(), raw)
-    take(home)  # id-2 waits; its request goes to the second visitor's partition
-    take(partition_of(first.encode(), PARTITIONS))  # pv-x goes on to the customer
+    bus.take(home)  # id-2 waits; its request goes to the second visitor's partition
+    bus.take(partition_of(first.encode(), PARTITIONS))  # pv-x goes on to the customer
     for key, raw in later[2:]:
         bus.put("behavior", key.encode(), raw)
-    take(home)  # pv-x, pv-y, pv-z held
+    bus.take(home)  # pv-x, pv-y, pv-z held
     assert len(bus.states[customer].held or []) == 4  # the identify waited for, and the three
     bus.run()
 
@@ -602,22 +590,16 @@ class Crash(Exception):
     """The worker process dies."""
 
 
-class CrashingBus(RecordingBus):
+class CrashingBus(LosingBus):
     """A worker that dies in the round that sends the first hand-over of a visitor's
     history: the round's state writes reach the changelog (the table), the hand-over
     does not, and Kafka never acknowledges the round, so nothing of it is confirmed."""
 
-    crashed = False
+    kind = b"visitor"
     died = False
 
-    def send(self, topic: str, key: bytes | None, value: bytes, headers: dict[str, bytes] | None = None) -> None:
-        if topic == TOPICS.repartition and (headers or {}).get(m.KIND) == b"visitor" and not self.crashed:
-            self.crashed = True
-            return
-        super().send(topic, key, value, headers)
-
     def _flush(self) -> None:
-        if not self.crashed or self.died:
+        if not self.lost or self.died:
             super()._flush()
             return
         self.states.flush(self._write)
@@ -672,26 +654,18 @@ def test_a_kept_hand_over_stays_until_its_round_is_acknowledged(defs) -> None:
     bus.put("customers", ids_on("d", 3)[0].encode(), event("id-2", "identify", T0 + SECOND, ids_on("d", 3)[0], other))
     home, visitors = partition_of(customer.encode(), PARTITIONS), partition_of(anonymous.encode(), PARTITIONS)
 
-    def unacknowledged_round(partition: int) -> int:
-        queue = bus.queues[partition]
-        bus.processor.begin_round()
-        bus.processor.process([queue.popleft() for _ in range(len(queue))], bus.stats)
-        bus.states.flush(bus._write)
-        bus.aliases.flush(bus._write)
-        return bus.processor.round
-
-    unacknowledged_round(home)  # both requests go to the visitors' partitions
+    bus.take(home, acknowledge=False)  # both requests go to the visitors' partitions
     bus.timers.mark_idle()  # which have read everything: the hand-overs need not wait
-    handing = unacknowledged_round(visitors)  # the hand-over, kept
-    unacknowledged_round(partition_of(other.encode(), PARTITIONS))  # the other one, a round later
+    handing = bus.take(visitors, acknowledge=False)  # the hand-over, kept
+    bus.take(partition_of(other.encode(), PARTITIONS), acknowledge=False)  # the other one, a round later
     kept, later = ANONYMOUS + anonymous, ANONYMOUS + other
     assert CustomerState.from_bytes(bus.table[kept]).handed is not None
-    unacknowledged_round(home)  # the history arrives; the hand-over's round is still unacknowledged
+    bus.take(home, acknowledge=False)  # the history arrives; the hand-over's round is still unacknowledged
     assert CustomerState.from_bytes(bus.table[kept]).handed is not None
     assert not bus.processor.handed_acknowledged()
     bus.processor.confirm(handing)
     assert bus.processor.handed_acknowledged()  # the worker starts a round for it, input or not
-    unacknowledged_round(home)
+    bus.take(home, acknowledge=False)
     assert kept not in bus.table
     assert bus.processor.partition_of[kept] == visitors  # the deletion goes where the state is (not the key's hash)
     assert CustomerState.from_bytes(bus.table[later]).handed is not None  # its round is not acknowledged yet
@@ -720,10 +694,7 @@ def test_a_flip_due_while_an_identify_is_in_flight_waits_without_a_round_per_tic
     home = partition_of(customer.encode(), PARTITIONS)
     for key, raw in raws[1:]:
         bus.put("behavior", key.encode(), raw)
-    queue = bus.queues[home]
-    bus.processor.begin_round()
-    bus.processor.process([queue.popleft() for _ in range(len(queue))], bus.stats)  # the identify now waits
-    bus._flush()
+    bus.take(home)  # the identify now waits
     now = T0 + 2 * 3600 * SECOND
     bus.fire(now)
     waiting_until = bus.timers.next_instant()
