@@ -229,8 +229,20 @@ UNHANDLED = "(TypeError, ZeroDivisionError, AttributeError)"
 number, a division by zero): the caller then answers with the closure."""
 
 
-def compile_condition(node: ast.Node, compiler: Compiler) -> Condition:
-    """A function (slots, profile, now, seqs) -> bool that is true iff the condition holds."""
+def compiles(text: str, mode: str = "exec") -> bool:
+    """Can Python compile this generated text? A definition may nest deeper than its
+    parser allows (a chain of traits each adding to the last inlines into one
+    expression with hundreds of parentheses); such parts are left to the closures."""
+    try:
+        compile(text, "<generated>", mode)
+    except (SyntaxError, RecursionError, MemoryError, ValueError):
+        return False
+    return True
+
+
+def compile_condition(node: ast.Node, compiler: Compiler) -> Condition | None:
+    """A function (slots, profile, now, seqs) -> bool that is true iff the condition
+    holds; None when the generated code is too deep for Python to compile."""
     source = _Source(compiler)
     body = source.holds(node)
     text = (
@@ -240,6 +252,8 @@ def compile_condition(node: ast.Node, compiler: Compiler) -> Condition:
         f"    except {UNHANDLED}:\n"
         "        raise _Fallback from None\n"
     )
+    if not compiles(text):
+        return None
     source.env["_Fallback"] = Fallback
     namespace: dict[str, object] = dict(source.env)
     exec(compile(text, f"<segment condition: {node.text[:60]}>", "exec"), namespace)  # noqa: S102 - generated from a validated tree

@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable
 
 from rules.evaluate import windows
-from rules.evaluate.codegen import UNHANDLED, Fallback, _Source
+from rules.evaluate.codegen import UNHANDLED, Fallback, _Source, compiles
 from rules.evaluate.compile import Compiler
 from rules.language import ast
 from rules.timeutil import instant_or_none
@@ -49,7 +49,8 @@ NextFlipFast = Callable[[dict, dict, int, dict], "int | None"]
 
 def compile_next_flip(nodes: list[ast.Node], compiler: Compiler) -> NextFlipFast | None:
     """Generated equivalent of `timing.next_flip_function`; None when a line has a
-    slope that is not a compile-time constant (then the closure version is used)."""
+    slope that is not a compile-time constant or the code is too deep to compile (then
+    the closure version is used)."""
     source = _Source(compiler)
     body = flip_lines(nodes, compiler, source)
     if not body:
@@ -58,6 +59,8 @@ def compile_next_flip(nodes: list[ast.Node], compiler: Compiler) -> NextFlipFast
     text = "\n".join([lines[0], "  try:", *("  " + line for line in lines[1:]),
                       f"  except {UNHANDLED}:",
                       "    raise _Fallback from None", ""])
+    if not compiles(text):
+        return None
     source.env["_Fallback"] = Fallback
     namespace: dict[str, object] = dict(source.env)
     exec(compile(text, "<segment flips>", "exec"), namespace)  # noqa: S102 - generated from a validated tree

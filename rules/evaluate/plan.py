@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rules.evaluate.changes import Change
-from rules.evaluate.codegen import UNHANDLED, _Source
+from rules.evaluate.codegen import UNHANDLED, _Source, compiles
 from rules.evaluate.flipgen import flip_lines
 from rules.evaluate.context import Context
 from rules.evaluate.holdout import in_holdout
@@ -71,17 +71,19 @@ def compile_plan(program: Program, targets: tuple[int, ...]) -> Plan:
         name = repr(segment.name)
         lines.append(f"    # {segment.name}")
         lines.append(f"    seq = seqs.get({name}, 0)")
-        lines.append("    try:")
         when = source.holds(definition.when)  # a polarity expression is a bool already
         if segment.earlier_levels:
             earlier = " or ".join(f"seqs.get({level!r}, 0) & 1" for level in segment.earlier_levels)
-            lines.append(f"        wanted = {when} and not ({earlier})")
+            wanted = f"wanted = {when} and not ({earlier})"
         elif definition.exit_when is not None:
-            lines.append(f"        wanted = (not {source.holds(definition.exit_when)}) if seq & 1 else {when}")
+            wanted = f"wanted = (not {source.holds(definition.exit_when)}) if seq & 1 else {when}"
         else:
-            lines.append(f"        wanted = {when}")
-        lines.append(f"    except {UNHANDLED}:")
-        lines.append(f"        wanted = _decide({ref}, slots, profile, now, seqs, seq & 1)")
+            wanted = f"wanted = {when}"
+        fallback = f"wanted = _decide({ref}, slots, profile, now, seqs, seq & 1)"
+        if compiles(wanted):
+            lines += ["    try:", f"        {wanted}", f"    except {UNHANDLED}:", f"        {fallback}"]
+        else:  # too deep for Python's parser: the closures decide
+            lines.append(f"    {fallback}")
         lines.append("    if wanted != seq & 1:")
         lines.append("        seq += 1")
         lines.append(f"        seqs[{name}] = seq")
@@ -93,7 +95,7 @@ def compile_plan(program: Program, targets: tuple[int, ...]) -> Plan:
         if segment.next_flip is not None:
             conditions = [definition.when] + ([definition.exit_when] if definition.exit_when is not None else [])
             body = flip_lines(conditions, compiler, source)  # None or empty: only the closure finds flips
-            if body:
+            if body and compiles("\n".join(body)):
                 lines.append("    try:")
                 lines.extend("        " + line for line in body)
                 lines.append(f"    except {UNHANDLED}:")

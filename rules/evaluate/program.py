@@ -177,8 +177,9 @@ def _false_when_empty(when: ast.Node, compiler: Compiler) -> bool:
         found = dependencies(operand, compiler)
         if found.clock or found.segments:
             continue  # an empty window stays empty; the clock and other segments do not stay put
+        condition = compile_condition(operand, compiler)
         try:
-            if not compile_condition(operand, compiler)({}, {}, 0, {}):
+            if condition is not None and not condition({}, {}, 0, {}):
                 return True
         except Fallback:
             continue

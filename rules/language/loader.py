@@ -33,9 +33,13 @@ class DefinitionError(Exception):
 
 
 def definition_files(path: Path) -> list[Path]:
+    """The YAML files of a definitions folder, subfolders included. Names starting with
+    a dot are left out, files and folders alike: a segments repository's
+    `.github/workflows/*.yml` is no definition, nor is an editor's `.#shop.yaml` lock."""
     if path.is_file():
         return [path]
-    return sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    return sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()
+                  and not any(part.startswith(".") for part in p.relative_to(path).parts))
 
 
 class _Builder:
@@ -167,8 +171,8 @@ class _Builder:
             key = ("destinations", name)
             if not self.claim(file, key, "destination", name):
                 continue
-            if not isinstance(spec, dict) or spec.get("type") not in types:
-                given = spec.get("type") if isinstance(spec, dict) else None
+            given = spec.get("type") if isinstance(spec, dict) else None
+            if not isinstance(given, str) or given not in types:
                 what = f"has an unknown type {given!r}" if given is not None else "needs a type"
                 self.problem(file, key, f"destination {name!r} {what}: one of {', '.join(sorted(types))}")
                 continue

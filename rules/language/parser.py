@@ -95,7 +95,12 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
 
     def string(self, meta, items):  # type: ignore[no-untyped-def]
         raw = str(items[0])
-        return ast.Literal(python_ast.literal_eval(raw), "string", **self._pos(meta))
+        try:
+            value = python_ast.literal_eval(raw)
+        except (SyntaxError, ValueError):  # an escape that cannot be read, such as "C:\Users"
+            raise SyntaxProblem(f"string {raw} holds a backslash escape that cannot be read "
+                                "(write a backslash itself as \\\\)", **_where(meta)) from None
+        return ast.Literal(value, "string", **self._pos(meta))
 
     def true(self, meta, items):  # type: ignore[no-untyped-def]
         return ast.Literal(True, "bool", **self._pos(meta))

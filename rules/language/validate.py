@@ -11,6 +11,7 @@ import difflib
 import re
 
 from rules.language import ast
+from rules.language.depth import depth_problems
 from rules.language.model import ACTION_KINDS, ACTION_SETTINGS, DESTINATION_NEEDS, Action, Definitions, Segment
 from rules.language.source import Problem
 
@@ -273,7 +274,10 @@ def _segment_cycles(defs: Definitions, refs: dict[str, set[str]]) -> list[Proble
                 if frozenset(cycle) not in reported:
                     reported.add(frozenset(cycle))
                     origin = defs.segments[name].origin
-                    problems.append(Problem(origin.file, origin.line, f"cycle between segments: {' -> '.join(cycle)}"))
+                    tiers = " (a tier level depends on the levels above it)" if any(
+                        defs.segments[n].tier for n in cycle) else ""
+                    problems.append(Problem(origin.file, origin.line,
+                                            f"cycle between segments: {' -> '.join(cycle)}{tiers}"))
             elif state.get(target) is None:
                 visit(target, path + [target])
         state[name] = 2
@@ -337,5 +341,10 @@ def validate(defs: Definitions) -> list[Problem]:
                 if kind not in ("bool", "any", "null"):
                     checker.problems.append(Problem(segment.origin.file, line, f"segment {segment.name!r}: condition must be true/false, got {_a(kind)}"))
         checker.problems.extend(_destination_problems(defs, segment))
-    checker.problems.extend(_segment_cycles(defs, checker.segment_refs))
+    reads = {name: set(found) for name, found in checker.segment_refs.items()}
+    for segment in defs.segments.values():  # a tier level reads the levels above it (first match wins)
+        if segment.tier:
+            reads.setdefault(segment.name, set()).update(defs.tiers[segment.tier][:segment.tier_rank])
+    checker.problems.extend(_segment_cycles(defs, reads))
+    checker.problems.extend(depth_problems(defs))
     return checker.problems
