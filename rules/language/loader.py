@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 
 from rules.language.model import ACTION_KINDS, Action, Definitions, Destination, Origin, Segment, Trait
-from rules.language.parser import SyntaxProblem, parse_expression
+from rules.language.parser import KEYWORDS, SyntaxProblem, parse_expression
 from rules.language.source import Problem, SourceFile, read_yaml
 from rules.language.ast import Node, children
 
@@ -21,6 +21,9 @@ SECTIONS = ("traits", "segments", "tiers", "destinations")
 SEGMENT_KEYS = {"description", "when", "exit_when", "holdout", "on_enter", "on_exit"}
 LEVEL_KEYS = {"name", "description", "when", "on_enter", "on_exit"}
 NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+RESERVED_TRAIT_NAMES = KEYWORDS | {"now", "profile"}
+"""Names a condition can never reach as a trait: the words of the language, the clock
+and the profile."""
 HOLDOUT = re.compile(r"^(\d+(?:\.\d+)?)\s*%$")
 
 
@@ -108,7 +111,10 @@ class _Builder:
     def _traits(self, file: SourceFile, body: dict[object, object]) -> None:
         for name, text in body.items():
             key = ("traits", name)
-            if self.claim(file, key, "trait", name):
+            if name in RESERVED_TRAIT_NAMES:
+                self.problem(file, key, f"{name!r} cannot name a trait: conditions read it as "
+                                        f"{'the clock' if name == 'now' else 'a word of the language'}")
+            elif self.claim(file, key, "trait", name):
                 expr = self.expression(file, key, text)
                 if expr is not None:
                     self.defs.traits[str(name)] = Trait(str(name), expr, Origin(file.path, file.value_line(key)))

@@ -132,6 +132,8 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
                         f"{name}(): positional argument after keyword argument", **_where(meta)
                     )
                 args.append(value)
+            elif any(key == value[0] for key, _ in kwargs):
+                raise SyntaxProblem(f"{name}(): {value[0]}= given twice", **_where(meta))
             else:
                 kwargs.append(value)
         return ast.Call(str(name), tuple(args), tuple(kwargs), **self._pos(meta))

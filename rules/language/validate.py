@@ -122,12 +122,35 @@ class _Checker:
     def _arithmetic(self, node: ast.Arithmetic, where: bool) -> tuple[str, bool]:
         left, left_timed = self.expr(node.left, where)
         right, right_timed = self.expr(node.right, where)
-        if node.op in "*/" and left_timed and right_timed:
-            self.fail(node, f"'{node.text}' multiplies two time-dependent values; exact flips cannot be scheduled")
+        if node.op == "*" and left_timed and right_timed:
+            self.fail(node, f"'{node.text}' multiplies two values that change with time; exact flips cannot be "
+                            "scheduled (compare each one on its own, or use avg())")
+        if node.op == "/" and right_timed and (left_timed or self._reads_clock(node.right)):
+            self.fail(node, f"'{node.text}' divides by a value that changes with time; exact flips cannot be "
+                            "scheduled (compare each one on its own, or use avg() for an average over a window)")
         result = _arithmetic_type(node.op, left, right)
         if result is None:
             self.fail(node, f"cannot apply '{node.op}' to {left} and {right}{_duration_hint(left, right)}")
         return (result or "any", left_timed or right_timed)
+
+    def _reads_clock(self, node: ast.Node) -> bool:
+        """Does `node` change with every instant (`now`, `since`), through traits too?
+        (A windowed aggregate changes in steps, which the flip search follows.)"""
+        stack, seen = [node], set()
+        while stack:
+            current = stack.pop()
+            if isinstance(current, ast.Call) and current.function == "since":
+                return True
+            if isinstance(current, ast.Name) and len(current.parts) == 1:
+                name = current.parts[0]
+                if name == "now":
+                    return True
+                if name in self.defs.traits and name not in seen:
+                    seen.add(name)
+                    stack.append(self.defs.traits[name].expr)
+            if not (isinstance(current, ast.Call) and current.function in AGGREGATES):  # where= names are properties
+                stack.extend(ast.children(current))
+        return False
 
     def _compare(self, node: ast.Compare, where: bool) -> tuple[str, bool]:
         left, left_timed = self.expr(node.left, where)

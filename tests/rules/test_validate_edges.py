@@ -106,3 +106,64 @@ def test_files_and_folders_whose_names_begin_with_a_dot_are_not_definitions(writ
     (folder / "more").mkdir()
     (folder / "more" / "extra.yml").write_text("segments:\n  t: {when: 'false'}\n")
     assert sorted(load_definitions(folder).segments) == ["s", "t"]
+
+
+def test_words_of_the_language_and_the_clock_cannot_name_traits(write_yaml) -> None:
+    folder = write_yaml("""
+        traits:
+          now: count(order_placed)
+          and: count(page_view)
+          fine: count(page_view)
+        segments:
+          s: {when: fine > 1}
+    """)
+    found = problems(folder)
+    path = folder / "segments.yaml"
+    assert [f.split(": ")[0] + ": " + f.split(": ")[1][:6] for f in found] == [f"{path}:2: 'now' ", f"{path}:3: 'and' "]
+    assert all("cannot name a trait" in f for f in found)
+
+
+def test_a_keyword_argument_given_twice_is_an_error(write_yaml) -> None:
+    folder = write_yaml("""
+        segments:
+          dup: {when: "count(order_placed, within=1d, within=90d) > 0"}
+    """)
+    (found,) = problems(folder)
+    assert found.startswith(f"{folder / 'segments.yaml'}:2: count(): within= given twice")
+
+
+@pytest.mark.parametrize("condition, refused", [
+    ("1d / since(last(added_to_cart)) > 2", True),  # changes at every instant: no flip found
+    ("100 / (now - last(added_to_cart)) > 2", True),
+    ("sum(order_placed.total, within=7d) / count(order_placed, within=7d) > 50", True),
+    ("10 / count(page_view, within=1d) > 4", False),  # changes in steps the flip search follows
+    ("since(last(added_to_cart)) / 2 > 1h", False),
+])
+def test_division_by_a_value_that_changes_with_time(write_yaml, condition: str, refused: bool) -> None:
+    folder = write_yaml(f"""
+        segments:
+          s: {{when: "{condition}"}}
+    """)
+    if refused:
+        (found,) = problems(folder)
+        assert found.startswith(f"{folder / 'segments.yaml'}:2: ") and "divides by a value that changes with time" in found
+    else:
+        assert "s" in load_definitions(folder).segments
+
+
+def test_a_window_alone_in_a_denominator_flips_when_its_events_leave(tmp_path: Path) -> None:
+    (tmp_path / "defs.yaml").write_text("segments:\n  few_views: {when: '10 / count(page_view, within=1d) > 4'}\n")
+    engine = Engine(load_definitions(tmp_path))
+    events = [parse_event(orjson.dumps({"event_id": f"e{i}", "type": "page_view", "customer_id": "c1",
+                                        "timestamp": f"2026-01-01T{hour:02d}:00:00Z"}))
+              for i, hour in enumerate((0, 5, 10))]
+    changes: list = []
+    replay(engine, events, changes.append, as_of=parse_event(orjson.dumps(
+        {"event_id": "x", "type": "x", "customer_id": "c", "timestamp": "2026-01-03T00:00:00Z"})).ts)
+    day = 86_400_000
+    start = events[0].ts
+    # 10/1 and 10/2 hold, 10/3 does not; then the views leave the window a day after each
+    # (bucket widths of a 1-day window are below an hour, so whole hours are exact)
+    expected = [("enter", start), ("exit", start + 10 * 3_600_000), ("enter", start + day),
+                ("exit", start + day + 10 * 3_600_000)]
+    assert [(c.change, c.at) for c in changes] == expected
