@@ -42,9 +42,10 @@ def load_events(path: Path, on_progress: object = None,
     events, bad = loaded.events, loaded.bad
     raw_size = path.stat().st_size
     with path.open("rb") as raw:
-        compressed = raw.read(2) == GZIP_MAGIC
-        raw.seek(0)
+        compressed = raw.peek(2)[:2] == GZIP_MAGIC  # peeked, not read: a pipe cannot seek back
         handle: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
+        if not raw.seekable():  # a pipe (`--events <(zcat ...)`, /dev/stdin): no position to show
+            on_progress = None
         append, number = events.append, 0
         try:
             for number, line in enumerate(handle, start=1):

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Protocol
 
 from rules import Change, Engine
+from rules.evaluate.events import LATEST_TIMESTAMP
 from rules.evaluate.program import property_readers
 from rules.language.model import Definitions
 from rules.timeutil import parse_timestamp
@@ -35,17 +36,23 @@ def wants_progress(choice: str, events: Path) -> bool:
 
 
 def parse_as_of(text: str | None) -> int | None:
-    """`--as-of` as RFC 3339 or epoch milliseconds; raises ValueError."""
+    """`--as-of` as RFC 3339 or epoch milliseconds, within the span of event times;
+    raises ValueError."""
     if text is None:
         return None
-    return parse_timestamp(int(text) if text.isdigit() else text)
+    instant = parse_timestamp(int(text) if text.isdigit() else text)
+    if not 0 <= instant <= LATEST_TIMESTAMP:
+        raise ValueError(f"{text!r} is outside 1970-01-01 .. 9999-12-31, the span of event times")
+    return instant
 
 
-def checked_inputs(events: Path, as_of: str | None, outputs: Iterable[Path | None] = ()) -> int | None:
+def checked_inputs(events: Path, as_of: str | None, outputs: Iterable[Path | None] = (),
+                   definitions: Iterable[Path] = ()) -> int | None:
     """The events file must be a readable file, `--as-of` must parse and every output
-    file must be one that can be created; raises ValueError with the message to print
-    (the shared first step of replay, preview and lint), so that no mistake in a
-    command line shows up as a traceback, or only after a long replay."""
+    file must be one that can be written, and none of them the events, a definitions
+    file or another output; raises ValueError with the message to print (the shared
+    first step of replay, preview and lint), so that no mistake in a command line
+    shows up as a traceback, or only after a long replay, or as a lost input."""
     if not events.exists():
         raise ValueError(f"{events}: no such file")
     if events.is_dir():
@@ -54,6 +61,9 @@ def checked_inputs(events: Path, as_of: str | None, outputs: Iterable[Path | Non
         events.open("rb").close()
     except OSError as exc:
         raise ValueError(f"{events}: cannot be read ({exc.strerror})") from None
+    taken = {_identity(events): "the events file"}
+    for path in definitions:
+        taken.setdefault(_identity(path), "a definitions file")
     for output in outputs:
         if output is None:
             continue
@@ -61,10 +71,35 @@ def checked_inputs(events: Path, as_of: str | None, outputs: Iterable[Path | Non
             raise ValueError(f"{output}: is a folder; give the name of a file to write")
         if not output.parent.is_dir():
             raise ValueError(f"{output}: no such folder {output.parent}")
+        identity = _identity(output)
+        if identity in taken:
+            raise ValueError(f"{output}: is {taken[identity]}; writing there would replace it, give another name")
+        taken[identity] = "another output of this command"
+        _try_writing(output)
     try:
         return parse_as_of(as_of)
     except ValueError as exc:
         raise ValueError(f"--as-of: {exc}") from None
+
+
+def _try_writing(path: Path) -> None:
+    """Open `path` for appending (nothing is written; a file created here is removed)."""
+    existed = path.exists()
+    try:
+        path.open("ab").close()
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot be written ({exc.strerror or exc})") from None
+    if not existed:
+        path.unlink(missing_ok=True)
+
+
+def _identity(path: Path) -> tuple[int, int] | Path:
+    """The same file whatever the spelling of its path (links, `./`, `..`)."""
+    try:
+        found = path.stat()
+    except OSError:
+        return path.resolve()
+    return (found.st_dev, found.st_ino)
 
 
 def read_events(path: Path, bar: Progress, *definitions: Definitions) -> LoadedEvents:

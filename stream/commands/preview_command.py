@@ -14,6 +14,7 @@ import orjson
 
 from rules import DefinitionError, load_definitions
 from rules.language import ast
+from rules.language.loader import definition_files
 from rules.language.model import Definitions
 from rules.quality.conditions import inline_traits
 from rules.quality.diff import SegmentDiff, customer_diffs, segment_diffs
@@ -50,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 1
     try:
-        as_of = checked_inputs(args.events, args.as_of, (args.out,))
+        as_of = checked_inputs(args.events, args.as_of, (args.out,),
+                               definition_files(Path(args.segments)) + definition_files(Path(live_path)))
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 1

@@ -10,6 +10,8 @@ from pathlib import Path
 import orjson
 
 from rules import Change, DefinitionError, Engine, load_definitions
+from rules.language.model import Definitions
+from rules.language.loader import definition_files
 from rules.timeutil import format_timestamp
 from stream.progress import progress_bar
 from stream.replay_file import checked_inputs, evaluate, read_events, report_bad_lines, wants_progress
@@ -38,27 +40,53 @@ def run(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 1
     try:
-        as_of = checked_inputs(args.events, args.as_of, (args.changes, args.memberships, args.bad_lines))
+        as_of = checked_inputs(args.events, args.as_of, (args.changes, args.memberships, args.bad_lines),
+                               definition_files(Path(args.segments)))
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 1
+    try:
+        return _replay(args, defs, as_of)
+    except OutputError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+
+
+class OutputError(Exception):
+    """An output file that could not be written to the end (a full disk, say)."""
+
+
+def _writing(path: Path, exc: OSError) -> OutputError:
+    return OutputError(f"{path}: writing failed ({exc.strerror or exc}); the file may be incomplete")
+
+
+def _replay(args: argparse.Namespace, defs: Definitions, as_of: int | None) -> int:
     started = time.perf_counter()
     with progress_bar(wants_progress(args.progress, args.events)) as bar:
         loaded = read_events(args.events, bar, defs)
-        with ExitStack() as stack:
-            changes_out = stack.enter_context(args.changes.open("wb")) if args.changes else None
+        try:
+            with ExitStack() as stack:
+                changes_out = stack.enter_context(args.changes.open("wb")) if args.changes else None
 
-            def on_change(change: Change) -> None:
-                if changes_out is not None:
-                    changes_out.write(change.to_json() + b"\n")
+                def on_change(change: Change) -> None:
+                    if changes_out is not None:
+                        changes_out.write(change.to_json() + b"\n")
 
-            engine, summary = evaluate(defs, loaded, bar, as_of, on_change)
-    if args.memberships:
-        write_memberships(engine, args.memberships)
-    if args.bad_lines:
-        with args.bad_lines.open("wb") as out:
-            for line, reason in loaded.bad:
-                out.write(orjson.dumps({"line": line, "reason": reason}) + b"\n")
+                engine, summary = evaluate(defs, loaded, bar, as_of, on_change)
+        except OSError as exc:
+            raise _writing(args.changes, exc) from None
+    try:
+        if args.memberships:
+            write_memberships(engine, args.memberships)
+    except OSError as exc:
+        raise _writing(args.memberships, exc) from None
+    try:
+        if args.bad_lines:
+            with args.bad_lines.open("wb") as out:
+                for line, reason in loaded.bad:
+                    out.write(orjson.dumps({"line": line, "reason": reason}) + b"\n")
+    except OSError as exc:
+        raise _writing(args.bad_lines, exc) from None
     for customer in args.explain:
         explanation = engine.explain(customer, summary.as_of or 0)
         if explanation is None:

@@ -168,10 +168,20 @@ def test_a_cut_short_compressed_file_replays_what_was_read(files, capsys) -> Non
     (["--events", "{plain}", "--changes", "{dir}/missing/changes.jsonl"], "{dir}/missing/changes.jsonl: no such folder"),
     (["--events", "{plain}", "--memberships", "{dir}"], "{dir}: is a folder; give the name of a file to write"),
     (["--events", "{dir}/nothing.jsonl"], "{dir}/nothing.jsonl: no such file"),
+    (["--events", "{plain}", "--changes", "{plain}"], "{plain}: is the events file; writing there would replace it"),
+    (["--events", "{plain}", "--changes", "{dir}/../{dir_name}/events.jsonl"],
+     "{dir}/../{dir_name}/events.jsonl: is the events file"),
+    (["--events", "{plain}", "--memberships", "{defs}"], "{defs}: is a definitions file"),
+    (["--events", "{plain}", "--changes", "{dir}/out.jsonl", "--memberships", "{dir}/out.jsonl"],
+     "{dir}/out.jsonl: is another output of this command"),
+    (["--events", "{plain}", "--changes", "/proc/version"], "/proc/version: cannot be written"),
+    (["--events", "{plain}", "--as-of", "300000000000000"], "--as-of: '300000000000000' is outside 1970-01-01"),
 ])
 def test_command_line_mistakes_get_one_line_before_any_work(files, arguments, message, capsys) -> None:
-    names = {name: str(path) for name, path in files.items()}
+    names = {name: str(path) for name, path in files.items()} | {"dir_name": files["dir"].name}
+    before = {path: path.read_bytes() for path in files["dir"].iterdir() if path.is_file()}
     code = main(["replay", "--segments", str(files["defs"]), *(a.format(**names) for a in arguments)])
+    assert {path: path.read_bytes() for path in files["dir"].iterdir() if path.is_file()} == before  # nothing lost
     err = capsys.readouterr().err
     assert code == 1
     assert err.strip() == next(line for line in err.splitlines() if line.strip())  # one line, no traceback
@@ -221,3 +231,23 @@ def test_every_bad_line_can_be_listed_in_a_file(files, tmp_path, capsys, listed)
         assert f"... and 7 more bad lines (all of them in {out})" in err
     else:
         assert "... and 7 more bad lines (`segmenter replay --bad-lines FILE` lists them all)" in err
+
+
+def test_events_can_come_from_a_pipe(files, tmp_path) -> None:
+    """`--events <(zcat export.jsonl.gz)` or `--events /dev/stdin`: a stream that cannot seek."""
+    expected = _changes(files, files["plain"])
+    for source in (files["plain"], files["gz"]):
+        out = tmp_path / "changes-from-pipe.jsonl"
+        done = subprocess.run(
+            [sys.executable, "-m", "stream.cli", "replay", "--segments", str(files["defs"]),
+             "--events", "/dev/stdin", "--changes", str(out)],
+            input=source.read_bytes(), capture_output=True, cwd=Path(__file__).parents[2], timeout=60)  # a pipe
+        assert done.returncode == 0, done.stderr
+        assert read_jsonl(out) == expected
+
+
+def test_a_disk_that_fills_up_is_one_line_not_a_traceback(files, capsys) -> None:
+    code = main(["replay", "--segments", str(files["defs"]), "--events", str(files["plain"]),
+                 "--changes", "/dev/full"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith("/dev/full: writing failed (No space left on device)") and "Traceback" not in err
