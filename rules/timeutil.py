@@ -86,7 +86,8 @@ def parse_timestamp(value: object) -> int:
         try:
             return _parse_rfc3339(value)
         except ValueError as exc:
-            raise ValueError(f"cannot parse timestamp {value!r}: {exc}") from None
+            reason = "the UTC offset must lie within ±23:59" if "offset must be a timedelta" in str(exc) else exc
+            raise ValueError(f"cannot parse timestamp {value!r}: {reason}") from None
     raise ValueError("timestamp must be RFC 3339 text or integer epoch milliseconds")
 
 

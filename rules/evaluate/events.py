@@ -205,5 +205,17 @@ def _slow(raw: bytes | str) -> Event:
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise BadEvent(f"not valid JSON: {exc}", "invalid_json") from None
+        raise BadEvent(_not_json(raw, exc), "invalid_json") from None
     return event_from_dict(data)
+
+
+def _not_json(raw: bytes | str, exc: orjson.JSONDecodeError) -> str:
+    """Why a message is not JSON. Bytes that are not UTF-8 (a Latin-1 export, binary
+    data) are named with their place: orjson reports them at the start of the line."""
+    if isinstance(raw, bytes):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            return (f"not valid JSON: byte 0x{raw[bad.start]:02x} at column {bad.start + 1} is not UTF-8 "
+                    "(JSON text must be UTF-8)")
+    return f"not valid JSON: {exc}"

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from rules import BadEvent, Event, parse_event
 from rules.timeutil import parse_timestamp
-from rules.evaluate.events import LATEST_TIMESTAMP, UNREAD, event_from_dict
+from rules.evaluate.events import LATEST_TIMESTAMP, UNREAD, _not_json, event_from_dict
 
 MISSING = object()
 ids = st.sampled_from(["e-1", "c-9", "", " ", "é", "anon:1", "alias:a", "c-anon:1"]) | st.integers(-2, 2) | st.none() | st.booleans() | st.just([])
@@ -86,7 +86,7 @@ def _reference(raw: bytes) -> object:
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise BadEvent(f"not valid JSON: {exc}", "invalid_json") from None
+        raise BadEvent(_not_json(raw, exc), "invalid_json") from None  # (its wording is tested below)
     return event_from_dict(data)
 
 
@@ -190,3 +190,18 @@ def test_event_times_run_from_the_epoch_to_the_year_9999(timestamp: object, acce
         assert "is outside 1970-01-01 .. 9999-12-31" in fast[2]
     else:
         assert fast.ts == accepted  # type: ignore[union-attr]
+
+
+def test_a_byte_that_is_not_utf8_is_named_with_its_column() -> None:
+    line = '{"event_id": "e1", "type": "page_view", "customer_id": "Ren\u00e9"}'.encode("latin-1")
+    with pytest.raises(BadEvent) as caught:
+        parse_event(line)
+    column = line.index(b"\xe9") + 1
+    assert str(caught.value) == (f"not valid JSON: byte 0xe9 at column {column} is not UTF-8 "
+                                 "(JSON text must be UTF-8)")
+    assert caught.value.code == "invalid_json"
+
+
+def test_an_offset_of_a_day_or_more_is_refused_in_words() -> None:
+    with pytest.raises(ValueError, match=r"the UTC offset must lie within ±23:59$"):
+        parse_timestamp("2026-01-01T00:00:00+25:00")
