@@ -76,6 +76,11 @@ class _Builder:
                 object.__setattr__(node, "line", file.source_line(key, text, node.line, node.column) - base + 1)
         return tree
 
+    def broken(self) -> set[tuple[str, str]]:
+        """Names claimed whose definition was left out for its own errors."""
+        kept = {"trait": self.defs.traits, "segment": self.defs.segments, "destination": self.defs.destinations}
+        return {(kind, name) for kind, name in self._origins if kind in kept and name not in kept[kind]}
+
     def claim(self, file: SourceFile, key: tuple[object, ...], namespace: str, name: object) -> bool:
         """Register a name once across all files; report duplicates with the first place."""
         if not isinstance(name, str) or not NAME.match(name):
@@ -243,6 +248,7 @@ def load_definitions(path: str | Path) -> Definitions:
         if source.data is not None:
             builder.add_file(source)
     builder.defs.version = builder.version()
+    builder.defs.broken = builder.broken()
     builder.problems.extend(validate(builder.defs))
     if builder.problems:
         raise DefinitionError(builder.problems)

@@ -81,3 +81,6 @@ class Definitions:
     tiers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     destinations: dict[str, Destination] = field(default_factory=dict)
     version: str = ""
+    broken: set[tuple[str, str]] = field(default_factory=set)
+    """(kind, name) of each trait, segment or destination left out for an error of its
+    own, already reported: a condition naming it gets no second, false "unknown"."""

@@ -77,6 +77,8 @@ class _Checker:
             return ("any", False)
         if len(node.parts) == 1 and head in self.defs.traits:
             return self.trait(head, node)
+        if len(node.parts) == 1 and ("trait", head) in self.defs.broken:
+            raise _Failed  # its own error is reported
         known = list(self.defs.traits) + ["now", "profile"]
         hint = difflib.get_close_matches(head, known, n=1)
         suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
@@ -209,6 +211,8 @@ class _Checker:
             if not isinstance(arg, ast.Literal) or arg.kind != "string":
                 self.fail(node, 'in_segment() takes one segment name in quotes, e.g. in_segment("vip")')
             target = str(arg.value)  # type: ignore[union-attr]
+            if target not in self.defs.segments and ("segment", target) in self.defs.broken:
+                raise _Failed  # its own error is reported
             if target not in self.defs.segments:
                 hint = difflib.get_close_matches(target, list(self.defs.segments), n=1)
                 self.fail(node, f"in_segment(): unknown segment {target!r}{f' (did you mean {hint[0]!r}?)' if hint else ''}")
@@ -337,7 +341,9 @@ def _destination_problems(defs: Definitions, segment: Segment) -> list[Problem]:
         problems += _action_settings_problems(action)
         destination = defs.destinations.get(action.destination)
         needed = ACTION_KINDS[action.kind]
-        if destination is None:
+        if destination is None and ("destination", action.destination) in defs.broken:
+            pass  # its own error is reported
+        elif destination is None:
             known = ", ".join(sorted(defs.destinations)) or "none defined"
             problems.append(Problem(action.origin.file, action.origin.line,
                                     f"unknown destination {action.destination!r} for {action.kind} action (known: {known})"))

@@ -167,3 +167,23 @@ def test_a_window_alone_in_a_denominator_flips_when_its_events_leave(tmp_path: P
     expected = [("enter", start), ("exit", start + 10 * 3_600_000), ("enter", start + day),
                 ("exit", start + day + 10 * 3_600_000)]
     assert [(c.change, c.at) for c in changes] == expected
+
+
+def test_a_definition_left_out_for_its_own_error_is_not_reported_again_as_unknown(write_yaml) -> None:
+    folder = write_yaml("""
+        traits:
+          spend: sum(order_placed.total) +
+        segments:
+          big: {when: count(order_placed) > 3, holdout: 10}
+          big_again: {when: in_segment("big")}
+          rich: {when: spend > 100, on_enter: [{webhook: {destination: crm}}]}
+        destinations:
+          crm: {type: [webhook]}
+    """)
+    path = folder / "segments.yaml"
+    found = problems(folder)
+    assert [f.split(": ")[0] for f in found] == [f"{path}:2", f"{path}:4", f"{path}:8"]  # each its own error only
+    assert not any("unknown" in f and "type" not in f for f in found)
+    # a name that was never defined is still unknown
+    (folder / "more.yaml").write_text('segments:\n  other: {when: in_segment("nowhere")}\n')
+    assert any("unknown segment 'nowhere'" in f for f in problems(folder))
