@@ -21,6 +21,19 @@ besides `destination`; checked by `validate` so that a typo fails in CI, not in 
 DESTINATION_NEEDS = {"webhook": "url", "csv": "path"}
 """Destination type -> the setting it cannot work without."""
 
+DESTINATION_SETTINGS: dict[str, frozenset[str]] = {
+    "smtp": frozenset({"host", "port", "sender", "to", "username", "password", "starttls", "ssl", "timeout",
+                       "lock_seconds", "marker_days"}),
+    "redis": frozenset({"url", "prefix"}),
+    "webhook": frozenset({"url", "secret", "timeout", "headers"}),
+    "csv": frozenset({"path"}),
+}
+"""Destination type -> every setting its sink reads (besides `type`): another is a typo."""
+
+NUMBER_SETTINGS = {"port": "a whole number", "lock_seconds": "a whole number", "timeout": "a number of seconds",
+                   "marker_days": "a number of days"}
+"""Destination settings a sink reads as numbers (or from `${VAR}`, read when the sinks start)."""
+
 
 @dataclass(frozen=True)
 class Origin:

@@ -12,7 +12,8 @@ import re
 
 from rules.language import ast
 from rules.language.depth import depth_problems
-from rules.language.model import ACTION_KINDS, ACTION_SETTINGS, DESTINATION_NEEDS, Action, Definitions, Segment
+from rules.language.model import (ACTION_KINDS, ACTION_SETTINGS, DESTINATION_NEEDS, DESTINATION_SETTINGS,
+                                  NUMBER_SETTINGS, Action, Definitions, Destination, Segment)
 from rules.language.source import Problem
 
 AGGREGATES = {"count", "sum", "avg", "min", "max", "first", "last", "distinct"}
@@ -328,11 +329,40 @@ def _action_settings_problems(action: Action) -> list[Problem]:
     if action.kind == "email" and action.params.get("template") is not None and not isinstance(
             action.params["template"], str):
         found.append("email action: template must be a name, e.g. {email: {template: welcome}}")
+    for name in ("add", "remove"):
+        groups = action.params.get(name) if action.kind == "group" else None
+        if groups is not None and not all(isinstance(group, (str, int)) and str(group)
+                                          for group in (groups if isinstance(groups, list) else [groups])):
+            found.append(f"group action: {name} takes a group name or a list of names, got {groups!r}")
     discount = action.params.get("discount_percent")
     if discount is not None and (isinstance(discount, bool) or not isinstance(discount, (int, float))
                                  or not 0 <= discount <= 100):
         found.append(f"pricing action: discount_percent must be a number from 0 to 100, got {discount!r}")
     return [Problem(action.origin.file, action.origin.line, message) for message in found]
+
+
+def _destination_settings_problems(destination: Destination) -> list[Problem]:
+    """Settings of a destination its sink would never read (a typo) or could not read."""
+    known = DESTINATION_SETTINGS[destination.type]
+    found = [f"destination {destination.name!r}: unknown setting {name!r} for {destination.type} "
+             f"(known: {', '.join(sorted(known))})" for name in sorted(set(destination.settings) - known)]
+    for name, what in NUMBER_SETTINGS.items():
+        value = destination.settings.get(name)
+        if name in known and value is not None and not _number_setting(value, whole=what == "a whole number"):
+            found.append(f"destination {destination.name!r}: {name} must be {what}, got {value!r}")
+    return [Problem(destination.origin.file, destination.origin.line, message) for message in found]
+
+
+def _number_setting(value: object, whole: bool) -> bool:
+    if isinstance(value, str) and "${" in value:
+        return True  # read from the environment when the sinks start
+    if isinstance(value, bool):
+        return False
+    try:
+        number = float(str(value))
+    except ValueError:
+        return False
+    return number >= 0 and (not whole or number.is_integer())
 
 
 def _destination_problems(defs: Definitions, segment: Segment) -> list[Problem]:
@@ -361,6 +391,7 @@ def validate(defs: Definitions) -> list[Problem]:
         if needed and not destination.settings.get(needed):
             checker.problems.append(Problem(destination.origin.file, destination.origin.line,
                                             f"{destination.type} destination {destination.name!r} needs {needed}"))
+        checker.problems.extend(_destination_settings_problems(destination))
     for name in defs.traits:
         checker.trait(name, defs.traits[name].expr) if name not in checker.trait_types else None
     for segment in defs.segments.values():

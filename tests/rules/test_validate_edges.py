@@ -187,3 +187,25 @@ def test_a_definition_left_out_for_its_own_error_is_not_reported_again_as_unknow
     # a name that was never defined is still unknown
     (folder / "more.yaml").write_text('segments:\n  other: {when: in_segment("nowhere")}\n')
     assert any("unknown segment 'nowhere'" in f for f in problems(folder))
+
+
+def test_destination_settings_a_sink_would_never_read_or_could_not_read(write_yaml) -> None:
+    folder = write_yaml("""
+        segments:
+          a:
+            when: "true"
+            on_enter: [{group: {add: {vip: yes}}}, {email: {template: welcome}}]
+            on_exit: [{group: {remove: ""}}, {group: {add: [vip, gold], remove: old}}]
+        destinations:
+          group: {type: redis}
+          email: {type: smtp, hots: mail.internal, port: twenty-five, timeout: "${SMTP_TIMEOUT}"}
+    """)
+    path = folder / "segments.yaml"
+    found = problems(folder)
+    assert found == [
+        f"{path}:4: group action: add takes a group name or a list of names, got {{'vip': True}}",
+        f"{path}:5: group action: remove takes a group name or a list of names, got ''",
+        f"{path}:8: destination 'email': port must be a whole number, got 'twenty-five'",
+        f"{path}:8: destination 'email': unknown setting 'hots' for smtp (known: host, lock_seconds, marker_days, "
+        "password, port, sender, ssl, starttls, timeout, to, username)",
+    ]
