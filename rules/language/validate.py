@@ -131,6 +131,10 @@ class _Checker:
         if node.op == "/" and right_timed and (left_timed or self._reads_clock(node.right)):
             self.fail(node, f"'{node.text}' divides by a value that changes with time; exact flips cannot be "
                             "scheduled (compare each one on its own, or use avg() for an average over a window)")
+        if node.op in "+-" and {left, right} == {"any", "duration"}:
+            self.fail(node, f"'{node.text}': a value read from the profile or an event cannot be moved by a "
+                            "duration (a time written as text is read as a time only by since()): compare since() "
+                            "with the duration instead, e.g. since(profile.created_at) < 30d")
         result = _arithmetic_type(node.op, left, right)
         if result is None:
             self.fail(node, f"cannot apply '{node.op}' to {left} and {right}{_duration_hint(left, right)}")

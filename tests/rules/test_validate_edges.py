@@ -209,3 +209,16 @@ def test_destination_settings_a_sink_would_never_read_or_could_not_read(write_ya
         f"{path}:8: destination 'email': unknown setting 'hots' for smtp (known: host, lock_seconds, marker_days, "
         "password, port, sender, ssl, starttls, timeout, to, username)",
     ]
+
+
+def test_a_profile_or_event_value_moved_by_a_duration_points_to_since(write_yaml) -> None:
+    # a time written as text is read as a time by since() only: `text + 30d` would be
+    # null at every instant, a segment that can never hold
+    folder = write_yaml("""
+        segments:
+          new_customer: {when: profile.created_at + 30d > now}
+          works: {when: last(order_placed) + 30d > now}
+    """)
+    (found,) = problems(folder)
+    assert found.startswith(f"{folder / 'segments.yaml'}:2: 'profile.created_at + 30d': a value read from the profile")
+    assert "since(profile.created_at) < 30d" in found
