@@ -83,8 +83,12 @@ class _Walker:
         self.file = SourceFile(path, None)
         self.loader = loader
         self.problems: list[Problem] = []
+        self.values = 0
 
     def walk(self, node: yaml.Node, key: Key) -> object:
+        self.values += 1
+        if self.values > MAX_VALUES:
+            raise _TooMany
         line = node.start_mark.line + 1
         self.file.lines.setdefault(key, line)
         if isinstance(node, yaml.MappingNode):
@@ -173,7 +177,21 @@ def read_yaml(path: Path, display: str) -> tuple[SourceFile, list[Problem]]:
         walker.file.data = {} if root is None else walker.walk(root, ())
     except RecursionError:
         return SourceFile(display, None), [Problem(display, 1, "YAML nested too deeply")]
+    except _TooMany:
+        return SourceFile(display, None), [Problem(display, 1, f"YAML holds more than {MAX_VALUES:,} values once its "
+                                                               "aliases (*name) are written out: is an alias repeated "
+                                                               "inside what another alias repeats?")]
     return walker.file, walker.problems
+
+
+MAX_VALUES = 200_000
+"""Values (mappings, lists, scalars) a definitions file may hold with its aliases
+written out: each alias is walked again for its line numbers, so a few lines of
+aliases of aliases could otherwise expand to billions."""
+
+
+class _TooMany(Exception):
+    """A file beyond `MAX_VALUES`."""
 
 
 MERGE_TAG = "tag:yaml.org,2002:merge"

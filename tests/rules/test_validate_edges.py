@@ -222,3 +222,11 @@ def test_a_profile_or_event_value_moved_by_a_duration_points_to_since(write_yaml
     (found,) = problems(folder)
     assert found.startswith(f"{folder / 'segments.yaml'}:2: 'profile.created_at + 30d': a value read from the profile")
     assert "since(profile.created_at) < 30d" in found
+
+
+def test_aliases_of_aliases_that_expand_without_end_are_refused_quickly(write_yaml) -> None:
+    levels = ["x-l0: &l0 [a, b, c, d, e, f, g, h, i, j]"]
+    levels += [f"x-l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 9)]  # 10^9 values
+    folder = write_yaml("\n".join(levels) + "\nsegments:\n  s: {when: 'true'}\n")
+    (found,) = problems(folder)
+    assert found.startswith(f"{folder / 'segments.yaml'}:1: YAML holds more than 200,000 values")
