@@ -207,19 +207,6 @@ def make_update(spec: AggregateSpec, where: Callable[[object], object] | None) -
         return extreme
     if spec.within is not None and where is None and kind == "count":
         return _window_count(key, spec.width, spec.within)
-    if spec.within is None and where is not None and kind == "count":
-        def filtered_count(slots: dict[str, Slot], ts: int, event_id: str, props: dict[str, object], now: int) -> None:
-            if where(props) is True:
-                slots[key] = slots.get(key, 0) + 1  # type: ignore[operator]
-
-        return filtered_count
-    if spec.within is None and where is None and kind == "distinct":
-        def distinct(slots: dict[str, Slot], ts: int, event_id: str, props: dict[str, object], now: int) -> None:
-            values = values_at(props, path)
-            if values:
-                slots[key] = _union(slots.get(key), values)  # type: ignore[arg-type]
-
-        return distinct
     if spec.within is None and where is None and kind == "last_ts":
         def latest(slots: dict[str, Slot], ts: int, event_id: str, props: dict[str, object], now: int) -> None:
             found = slots.get(key)
