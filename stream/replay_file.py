@@ -5,6 +5,7 @@ two sets of definitions (`preview`).
 """
 from __future__ import annotations
 
+import stat
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -83,23 +84,39 @@ def checked_inputs(events: Path, as_of: str | None, outputs: Iterable[Path | Non
 
 
 def _try_writing(path: Path) -> None:
-    """Open `path` for appending (nothing is written; a file created here is removed)."""
-    existed = path.exists()
+    """Open a regular file (or a new one) for appending, to learn now that it can be
+    written; nothing is written and a file created here is removed. A named pipe or a
+    device is left alone: opening a pipe's end and closing it would end its reader."""
+    target = path.resolve()  # a link stays a link; its target is what gets written
+    if target.exists() and not target.is_file():
+        return
+    existed = target.exists()
     try:
-        path.open("ab").close()
+        target.open("ab").close()
     except OSError as exc:
         raise ValueError(f"{path}: cannot be written ({exc.strerror or exc})") from None
     if not existed:
-        path.unlink(missing_ok=True)
+        target.unlink(missing_ok=True)
 
 
-def _identity(path: Path) -> tuple[int, int] | Path:
-    """The same file whatever the spelling of its path (links, `./`, `..`)."""
+def _identity(path: Path) -> tuple[int, int] | Path | _Unique:
+    """The same file whatever the spelling of its path (links, `./`, `..`). A device or
+    a pipe (`/dev/null`, `/dev/stdout`) is nothing an output could replace: each
+    mention of one is its own."""
     try:
         found = path.stat()
     except OSError:
         return path.resolve()
+    if not stat.S_ISREG(found.st_mode):
+        return _Unique(path)
     return (found.st_dev, found.st_ino)
+
+
+class _Unique:
+    """A path that equals nothing else, not even another mention of itself."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
 
 
 def read_events(path: Path, bar: Progress, *definitions: Definitions) -> LoadedEvents:

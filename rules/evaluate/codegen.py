@@ -16,6 +16,7 @@ text with a number, a division by zero) makes the generated function raise
 from __future__ import annotations
 
 import itertools
+from types import CodeType
 from collections.abc import Callable
 
 from rules.evaluate import aggregates, windows
@@ -63,6 +64,7 @@ class _Source:
     def __init__(self, compiler: Compiler) -> None:
         self.compiler = compiler
         self.names = itertools.count()
+        self.inlined = 0  # traits written out so far (see MAX_INLINED_TRAITS)
         self.env: dict[str, object] = {
             "_since": _since, "_truth": _truth, "_coalesce": _coalesce, "_value": aggregates.value, "_wtotal": windows.window_total,
             "_KINDS": aggregates.KINDS, "_num": _number,
@@ -105,6 +107,9 @@ class _Source:
                 return f"profile.get({node.parts[1]!r})"
             lookup = self.constant(self._path_lookup(node.parts[1:]))
             return f"{lookup}(profile)"
+        self.inlined += 1
+        if self.inlined > MAX_INLINED_TRAITS:
+            raise TooBig
         return f"({self.value(self.compiler.defs.traits[head].expr)})"
 
     @staticmethod
@@ -229,22 +234,35 @@ UNHANDLED = "(TypeError, ZeroDivisionError, AttributeError)"
 number, a division by zero): the caller then answers with the closure."""
 
 
-def compiles(text: str, mode: str = "exec") -> bool:
-    """Can Python compile this generated text? A definition may nest deeper than its
-    parser allows (a chain of traits each adding to the last inlines into one
-    expression with hundreds of parentheses); such parts are left to the closures."""
+class TooBig(Exception):
+    """Generated code would inline more traits than `MAX_INLINED_TRAITS`."""
+
+
+MAX_INLINED_TRAITS = 2_000
+"""Traits written out into one generated text at most. A condition used as a value
+is written twice (once as "holds", once as "fails"), so a chain of traits each
+negating the last doubles the text per level; past this, the closures evaluate it."""
+
+
+def compiled(text: str, name: str) -> CodeType | None:
+    """`text` compiled, or None when Python cannot compile it: a definition may nest
+    deeper than its parser allows (a chain of traits each adding to the last inlines
+    into one expression with hundreds of parentheses); such parts are left to the
+    closures."""
     try:
-        compile(text, "<generated>", mode)
+        return compile(text, name, "exec")
     except (SyntaxError, RecursionError, MemoryError, ValueError):
-        return False
-    return True
+        return None
 
 
 def compile_condition(node: ast.Node, compiler: Compiler) -> Condition | None:
     """A function (slots, profile, now, seqs) -> bool that is true iff the condition
-    holds; None when the generated code is too deep for Python to compile."""
+    holds; None when the generated code would be too big or deep for Python."""
     source = _Source(compiler)
-    body = source.holds(node)
+    try:
+        body = source.holds(node)
+    except TooBig:
+        return None
     text = (
         "def condition(slots, profile, now, seqs):\n"
         "    try:\n"
@@ -252,9 +270,10 @@ def compile_condition(node: ast.Node, compiler: Compiler) -> Condition | None:
         f"    except {UNHANDLED}:\n"
         "        raise _Fallback from None\n"
     )
-    if not compiles(text):
+    code = compiled(text, f"<segment condition: {node.text[:60]}>")
+    if code is None:
         return None
     source.env["_Fallback"] = Fallback
     namespace: dict[str, object] = dict(source.env)
-    exec(compile(text, f"<segment condition: {node.text[:60]}>", "exec"), namespace)  # noqa: S102 - generated from a validated tree
+    exec(code, namespace)  # noqa: S102 - generated from a validated tree
     return namespace["condition"]  # type: ignore[return-value]

@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable
 
 from rules.evaluate import windows
-from rules.evaluate.codegen import UNHANDLED, Fallback, _Source, compiles
+from rules.evaluate.codegen import UNHANDLED, Fallback, TooBig, _Source, compiled
 from rules.evaluate.compile import Compiler
 from rules.language import ast
 from rules.timeutil import instant_or_none
@@ -52,18 +52,22 @@ def compile_next_flip(nodes: list[ast.Node], compiler: Compiler) -> NextFlipFast
     slope that is not a compile-time constant or the code is too deep to compile (then
     the closure version is used)."""
     source = _Source(compiler)
-    body = flip_lines(nodes, compiler, source)
+    try:
+        body = flip_lines(nodes, compiler, source)
+    except TooBig:
+        return None
     if not body:
         return None
     lines = ["def next_flip(slots, profile, now, seqs):", *("    " + line for line in body), "    return best"]
     text = "\n".join([lines[0], "  try:", *("  " + line for line in lines[1:]),
                       f"  except {UNHANDLED}:",
                       "    raise _Fallback from None", ""])
-    if not compiles(text):
+    code = compiled(text, "<segment flips>")
+    if code is None:
         return None
     source.env["_Fallback"] = Fallback
     namespace: dict[str, object] = dict(source.env)
-    exec(compile(text, "<segment flips>", "exec"), namespace)  # noqa: S102 - generated from a validated tree
+    exec(code, namespace)  # noqa: S102 - generated from a validated tree
     return namespace["next_flip"]  # type: ignore[return-value]
 
 

@@ -17,12 +17,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rules.evaluate.changes import Change
-from rules.evaluate.codegen import UNHANDLED, _Source, compiles
+from rules.evaluate.codegen import UNHANDLED, TooBig, _Source, compiled
 from rules.evaluate.flipgen import flip_lines
 from rules.evaluate.context import Context
 from rules.evaluate.holdout import in_holdout
 from rules.evaluate.program import CompiledSegment, Program
 from rules.evaluate.state import CustomerState
+from rules.language.model import Segment
 
 Plan = Callable[[str, CustomerState, int, int, str], list[Change]]
 
@@ -55,12 +56,29 @@ def slow_flip(segment: CompiledSegment, slots: dict, profile: dict, now: int, se
 
 
 def compile_plan(program: Program, targets: tuple[int, ...]) -> Plan:
-    """The function (key, state, now, at, cause) -> changes for the segments `targets`."""
+    """The function (key, state, now, at, cause) -> changes for the segments `targets`.
+
+    Written with every condition and flip search generated; if Python cannot compile
+    that (a condition nested deeper than its parser allows), written again with each
+    such part left to the closures, which only this rare case pays to find out."""
+    name = f"<plan {','.join(map(str, targets))}>"
+    source = _Source(program.compiler)  # type: ignore[arg-type]
+    code = compiled(_plan_text(program, targets, source, checked=False), name)
+    if code is None:
+        source = _Source(program.compiler)  # type: ignore[arg-type]
+        code = compiled(_plan_text(program, targets, source, checked=True), name)
+    assert code is not None, "every part that may not compile is checked"
+    namespace: dict[str, object] = dict(source.env)
+    namespace.update({"_Change": Change, "_holdout": in_holdout, "_decide": decide, "_slow_flip": slow_flip})
+    exec(code, namespace)  # noqa: S102 - from validated trees
+    return namespace["plan"]  # type: ignore[return-value]
+
+
+def _plan_text(program: Program, targets: tuple[int, ...], source: _Source, checked: bool) -> str:
+    """The plan's source; `checked`: leave each generated part Python cannot compile
+    to the closures. Parts that would be too big (`TooBig`) always are."""
     assert program.compiler is not None
     compiler = program.compiler
-    source = _Source(compiler)
-    env = source.env
-    env.update({"_Change": Change, "_holdout": in_holdout, "_decide": decide, "_slow_flip": slow_flip})
     lines = ["def plan(key, state, now, at, cause):",
              "    seqs, flips, slots, profile = state.seqs, state.flips, state.slots, state.profile",
              "    changes, enters = [], []  # within one evaluation, exits come before enters"]
@@ -71,18 +89,11 @@ def compile_plan(program: Program, targets: tuple[int, ...]) -> Plan:
         name = repr(segment.name)
         lines.append(f"    # {segment.name}")
         lines.append(f"    seq = seqs.get({name}, 0)")
-        when = source.holds(definition.when)  # a polarity expression is a bool already
-        if segment.earlier_levels:
-            earlier = " or ".join(f"seqs.get({level!r}, 0) & 1" for level in segment.earlier_levels)
-            wanted = f"wanted = {when} and not ({earlier})"
-        elif definition.exit_when is not None:
-            wanted = f"wanted = (not {source.holds(definition.exit_when)}) if seq & 1 else {when}"
-        else:
-            wanted = f"wanted = {when}"
         fallback = f"wanted = _decide({ref}, slots, profile, now, seqs, seq & 1)"
-        if compiles(wanted):
+        wanted = _wanted(segment, definition, source)
+        if wanted is not None and (not checked or compiled(wanted, "<check>") is not None):
             lines += ["    try:", f"        {wanted}", f"    except {UNHANDLED}:", f"        {fallback}"]
-        else:  # too deep for Python's parser: the closures decide
+        else:  # too big or too deep for Python: the closures decide
             lines.append(f"    {fallback}")
         lines.append("    if wanted != seq & 1:")
         lines.append("        seq += 1")
@@ -94,8 +105,11 @@ def compile_plan(program: Program, targets: tuple[int, ...]) -> Plan:
                          f"{program.version!r}))")
         if segment.next_flip is not None:
             conditions = [definition.when] + ([definition.exit_when] if definition.exit_when is not None else [])
-            body = flip_lines(conditions, compiler, source)  # None or empty: only the closure finds flips
-            if body and compiles("\n".join(body)):
+            try:
+                body = flip_lines(conditions, compiler, source)  # None or empty: only the closure finds flips
+            except TooBig:
+                body = None
+            if body and (not checked or compiled("\n".join(body), "<check>") is not None):
                 lines.append("    try:")
                 lines.extend("        " + line for line in body)
                 lines.append(f"    except {UNHANDLED}:")
@@ -112,6 +126,18 @@ def compile_plan(program: Program, targets: tuple[int, ...]) -> Plan:
               "    if enters:",
               "        changes += enters",
               "    return changes", ""]
-    namespace: dict[str, object] = dict(env)
-    exec(compile("\n".join(lines), f"<plan {','.join(map(str, targets))}>", "exec"), namespace)  # noqa: S102 - from validated trees
-    return namespace["plan"]  # type: ignore[return-value]
+    return "\n".join(lines)
+
+
+def _wanted(segment: CompiledSegment, definition: Segment, source: _Source) -> str | None:
+    """`wanted = <the segment's decision>` as generated code; None when too big."""
+    try:
+        when = source.holds(definition.when)  # a polarity expression is a bool already
+        if segment.earlier_levels:
+            earlier = " or ".join(f"seqs.get({level!r}, 0) & 1" for level in segment.earlier_levels)
+            return f"wanted = {when} and not ({earlier})"
+        if definition.exit_when is not None:
+            return f"wanted = (not {source.holds(definition.exit_when)}) if seq & 1 else {when}"
+        return f"wanted = {when}"
+    except TooBig:
+        return None

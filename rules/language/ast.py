@@ -90,6 +90,10 @@ class Call(Node):
     kwargs: tuple[tuple[str, Node], ...]
 
 
+AGGREGATES = frozenset({"count", "sum", "avg", "min", "max", "first", "last", "distinct"})
+"""Functions over one event type: their first argument names the type (and a path)."""
+
+
 def children(node: Node) -> tuple[Node, ...]:
     """Direct sub-expressions, for generic walks (validation, dependency analysis)."""
     if isinstance(node, ListLiteral):

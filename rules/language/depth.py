@@ -13,9 +13,12 @@ from rules.language import ast
 from rules.language.model import Definitions
 from rules.language.source import Problem
 
-MAX_INLINED_DEPTH = 400
-"""Deepest condition accepted, counted in expression levels with traits inlined: the
-parser's own limit for one expression lies a little above this."""
+MAX_INLINED_DEPTH = 200
+"""Deepest condition accepted, counted in expression levels with traits inlined.
+Building and running the closures takes two to three Python frames per level, and the
+engine may run under a few hundred frames of its caller (the worker's event loop):
+this keeps the whole well inside Python's default limit of 1,000. No condition written
+by hand comes near it."""
 
 
 def depth_problems(defs: Definitions) -> list[Problem]:
@@ -40,7 +43,7 @@ def depth_problems(defs: Definitions) -> list[Problem]:
 
 def _message(what: str, found: int) -> str:
     return (f"{what} is too deep with its traits written out ({found} levels, at most {MAX_INLINED_DEPTH}): "
-            "use fewer traits that each build on the one before")
+            "split it, or use fewer traits that each build on the one before")
 
 
 def _trait_depths(defs: Definitions) -> dict[str, int]:
@@ -88,7 +91,8 @@ def _names(node: ast.Node) -> set[str]:
 
 
 def _inner(node: ast.Node) -> tuple[ast.Node, ...]:
-    """Sub-expressions that may name traits: inside `where=`, names are event properties."""
-    if isinstance(node, ast.Call):
-        return node.args + tuple(value for key, value in node.kwargs if key != "where")
+    """Sub-expressions that may name traits: an aggregate's first argument is an event
+    type (and path), and inside `where=` names are event properties."""
+    if isinstance(node, ast.Call) and node.function in ast.AGGREGATES:
+        return tuple(value for key, value in node.kwargs if key != "where")
     return ast.children(node)

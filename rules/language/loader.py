@@ -51,6 +51,7 @@ class _Builder:
         self.problems: list[Problem] = []
         self.normalised: dict[str, dict[str, object]] = {s: {} for s in SECTIONS}
         self._origins: dict[tuple[str, str], Origin] = {}
+        self._invalid: set[tuple[str, str]] = set()  # (kind, name) refused for its spelling
 
     def problem(self, file: SourceFile, key: tuple[object, ...], message: str) -> None:
         self.problems.append(Problem(file.path, file.line(key), message))
@@ -79,12 +80,15 @@ class _Builder:
     def broken(self) -> set[tuple[str, str]]:
         """Names claimed whose definition was left out for its own errors."""
         kept = {"trait": self.defs.traits, "segment": self.defs.segments, "destination": self.defs.destinations}
-        return {(kind, name) for kind, name in self._origins if kind in kept and name not in kept[kind]}
+        left_out = {(kind, name) for kind, name in self._origins if kind in kept and name not in kept[kind]}
+        return left_out | self._invalid
 
     def claim(self, file: SourceFile, key: tuple[object, ...], namespace: str, name: object) -> bool:
         """Register a name once across all files; report duplicates with the first place."""
         if not isinstance(name, str) or not NAME.match(name):
             self.problem(file, key, f"invalid name {name!r}: use lowercase letters, digits and _")
+            if isinstance(name, str):
+                self._invalid.add((namespace, name))
             return False
         origin = Origin(file.path, file.line(key))
         first = self._origins.get((namespace, name))
@@ -117,8 +121,8 @@ class _Builder:
         for name, text in body.items():
             key = ("traits", name)
             if name in RESERVED_TRAIT_NAMES:
-                self.problem(file, key, f"{name!r} cannot name a trait: conditions read it as "
-                                        f"{'the clock' if name == 'now' else 'a word of the language'}")
+                meaning = {"now": "the clock", "profile": "the profile"}.get(name, "a word of the language")
+                self.problem(file, key, f"{name!r} cannot name a trait: conditions read it as {meaning}")
             elif self.claim(file, key, "trait", name):
                 expr = self.expression(file, key, text)
                 if expr is not None:

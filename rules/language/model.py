@@ -23,12 +23,13 @@ DESTINATION_NEEDS = {"webhook": "url", "csv": "path"}
 
 DESTINATION_SETTINGS: dict[str, frozenset[str]] = {
     "smtp": frozenset({"host", "port", "sender", "to", "username", "password", "starttls", "ssl", "timeout",
-                       "lock_seconds", "marker_days"}),
-    "redis": frozenset({"url", "prefix"}),
-    "webhook": frozenset({"url", "secret", "timeout", "headers"}),
-    "csv": frozenset({"path"}),
+                       "lock_seconds", "marker_days", "description"}),
+    "redis": frozenset({"url", "prefix", "description"}),
+    "webhook": frozenset({"url", "secret", "timeout", "headers", "description"}),
+    "csv": frozenset({"path", "description"}),
 }
-"""Destination type -> every setting its sink reads (besides `type`): another is a typo."""
+"""Destination type -> every setting its sink reads (besides `type`; `description` is
+for people, as on segments): another is a typo."""
 
 NUMBER_SETTINGS = {"port": "a whole number", "lock_seconds": "a whole number", "timeout": "a number of seconds",
                    "marker_days": "a number of days"}

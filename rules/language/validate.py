@@ -16,7 +16,7 @@ from rules.language.model import (ACTION_KINDS, ACTION_SETTINGS, DESTINATION_NEE
                                   NUMBER_SETTINGS, Action, Definitions, Destination, Segment)
 from rules.language.source import Problem
 
-AGGREGATES = {"count", "sum", "avg", "min", "max", "first", "last", "distinct"}
+AGGREGATES = ast.AGGREGATES
 FUNCTIONS = {"since", "in_segment", "coalesce"} | AGGREGATES
 EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*$")
 ORDERED = {"number", "string", "duration", "timestamp", "any", "null"}
@@ -362,11 +362,11 @@ def _number_setting(value: object, whole: bool) -> bool:
         return True  # read from the environment when the sinks start
     if isinstance(value, bool):
         return False
-    try:
-        number = float(str(value))
+    try:  # as the sinks read them: int(str(v)) for whole numbers, float(str(v)) for the rest
+        number = int(str(value)) if whole else float(str(value))
     except ValueError:
         return False
-    return number >= 0 and (not whole or number.is_integer())
+    return number >= 0
 
 
 def _destination_problems(defs: Definitions, segment: Segment) -> list[Problem]:

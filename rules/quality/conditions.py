@@ -18,7 +18,7 @@ from rules.language.model import Definitions
 from rules.quality.intervals import Interval
 from rules.timeutil import format_duration
 
-AGGREGATES = {"count", "sum", "avg", "min", "max", "first", "last", "distinct"}
+AGGREGATES = ast.AGGREGATES
 NEVER_NULL = {"count", "sum"}
 FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "=="}
 ALWAYS, NEVER = "always", "never"

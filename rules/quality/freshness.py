@@ -13,7 +13,7 @@ from rules.language.model import Definitions, Origin
 from rules.quality.finding import Finding
 from rules.timeutil import DAY, HOUR, format_timestamp
 
-AGGREGATES = {"count", "sum", "avg", "min", "max", "first", "last", "distinct"}
+AGGREGATES = ast.AGGREGATES
 
 
 def expressions(definitions: Definitions) -> list[tuple[str, ast.Node, Origin]]:

@@ -67,8 +67,12 @@ def run(args: argparse.Namespace) -> int:
     rows = segment_diffs(before, after, statuses(live, new))
     moved = list(customer_diffs(before, after))
     if args.out:
-        with args.out.open("wb") as out:
-            out.writelines(orjson.dumps(line) + b"\n" for line in moved)
+        try:
+            with args.out.open("wb") as out:
+                out.writelines(orjson.dumps(line) + b"\n" for line in moved)
+        except OSError as exc:
+            print(f"{args.out}: writing failed ({exc.strerror or exc}); the file may be incomplete", file=sys.stderr)
+            return 1
     header = {"live": str(live_path), "live_definition": live.version, "new": str(args.segments),
               "new_definition": new.version, "as_of": format_timestamp(summary.as_of or 0), "customers": len(after)}
     if args.json:

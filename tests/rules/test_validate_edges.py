@@ -8,6 +8,8 @@ import orjson
 import pytest
 
 from rules import DefinitionError, Engine, load_definitions, parse_event
+from rules.evaluate.codegen import _Source, compiled
+from rules.evaluate.plan import _plan_text
 from rules.language.depth import MAX_INLINED_DEPTH
 from stream.replay import replay
 
@@ -70,6 +72,9 @@ def test_a_condition_too_deep_for_generated_code_runs_on_the_closures(tmp_path: 
     # takes once inlined into one generated expression
     (tmp_path / "defs.yaml").write_text(_layered(12, 8))
     engine = Engine(load_definitions(tmp_path))
+    program = engine.program
+    everything = tuple(range(len(program.segments)))
+    assert compiled(_plan_text(program, everything, _Source(program.compiler), checked=False), "<t>") is None
     changes: list = []
     replay(engine, page_view("2026-01-01T00:00:00Z"), changes.append)
     # one page view counts once in every page-view term: 12 levels x 2 terms
@@ -184,6 +189,12 @@ def test_a_definition_left_out_for_its_own_error_is_not_reported_again_as_unknow
     found = problems(folder)
     assert [f.split(": ")[0] for f in found] == [f"{path}:2", f"{path}:4", f"{path}:8"]  # each its own error only
     assert not any("unknown" in f and "type" not in f for f in found)
+    # nor is one refused for its spelling
+    (folder / "segments.yaml").write_text(
+        "traits: {Orders: count(order_placed)}\nsegments:\n  big: {when: Orders > 2}\n"
+        "  fan: {when: in_segment(\"Big-One\")}\n  Big-One: {when: count(order_placed) > 3}\n")
+    found = problems(folder)
+    assert len(found) == 2 and all("invalid name" in f for f in found)
     # a name that was never defined is still unknown
     (folder / "more.yaml").write_text('segments:\n  other: {when: in_segment("nowhere")}\n')
     assert any("unknown segment 'nowhere'" in f for f in problems(folder))
@@ -198,16 +209,18 @@ def test_destination_settings_a_sink_would_never_read_or_could_not_read(write_ya
             on_exit: [{group: {remove: ""}}, {group: {add: [vip, gold], remove: old}}]
         destinations:
           group: {type: redis}
-          email: {type: smtp, hots: mail.internal, port: twenty-five, timeout: "${SMTP_TIMEOUT}"}
+          email: {type: smtp, hots: mail.internal, port: twenty-five, timeout: "${SMTP_TIMEOUT}", lock_seconds: 1e3}
+          crm: {type: webhook, url: "${CRM_URL}", timeout: 2.5, description: the CRM's intake}
     """)
     path = folder / "segments.yaml"
     found = problems(folder)
     assert found == [
         f"{path}:4: group action: add takes a group name or a list of names, got {{'vip': True}}",
         f"{path}:5: group action: remove takes a group name or a list of names, got ''",
+        f"{path}:8: destination 'email': lock_seconds must be a whole number, got '1e3'",  # int('1e3') fails in the sink
         f"{path}:8: destination 'email': port must be a whole number, got 'twenty-five'",
-        f"{path}:8: destination 'email': unknown setting 'hots' for smtp (known: host, lock_seconds, marker_days, "
-        "password, port, sender, ssl, starttls, timeout, to, username)",
+        f"{path}:8: destination 'email': unknown setting 'hots' for smtp (known: description, host, lock_seconds, "
+        "marker_days, password, port, sender, ssl, starttls, timeout, to, username)",
     ]
 
 
@@ -230,3 +243,66 @@ def test_aliases_of_aliases_that_expand_without_end_are_refused_quickly(write_ya
     folder = write_yaml("\n".join(levels) + "\nsegments:\n  s: {when: 'true'}\n")
     (found,) = problems(folder)
     assert found.startswith(f"{folder / 'segments.yaml'}:1: YAML holds more than 200,000 values")
+
+
+CHAINS = {  # trait i+1 from trait i, three kinds of levels the closures build differently
+    "sum": ("count(order_placed)", "t{i} + count(page_view) + 1", "t{last} > 0"),
+    "coalesce": ("count(order_placed)", "coalesce(t{i}, 0) + 1", "t{last} > 0"),
+    "logic": ("count(order_placed) > 0", "not (t{i} and count(page_view) > 0)", "t{last} == true"),
+}
+
+
+def _chain(kind: str, length: int) -> str:
+    first, step, condition = CHAINS[kind]
+    lines = ["traits:", f"  t0: {first}"] + [f"  t{i + 1}: {step.format(i=i)}" for i in range(length - 1)]
+    return "\n".join(lines + ["segments:", "  s:", f"    when: {condition.format(last=length - 1)}"]) + "\n"
+
+
+def _at_depth(frames: int, call):  # type: ignore[no-untyped-def]
+    """`call()` under `frames` more Python frames, as under a caller's deep stack."""
+    return call() if frames == 0 else _at_depth(frames - 1, call)
+
+
+@pytest.mark.parametrize("kind", sorted(CHAINS))
+def test_the_longest_chain_validate_accepts_builds_and_runs_under_a_deep_caller(tmp_path: Path, kind: str) -> None:
+    length = 1
+    while True:  # lengthen until validate refuses: the limit is what is tested, not a number
+        (tmp_path / "defs.yaml").write_text(_chain(kind, length + 1))
+        try:
+            load_definitions(tmp_path)
+        except DefinitionError as exc:
+            assert "too deep" in str(exc)
+            break
+        length += 1
+    (tmp_path / "defs.yaml").write_text(_chain(kind, length))
+
+    def run() -> tuple[list, object]:
+        engine = Engine(load_definitions(tmp_path))
+        changes: list = []
+        replay(engine, page_view("2026-01-01T00:00:00Z"), changes.append)
+        return changes, engine.explain("c1", engine.states["c1"].clock)
+
+    changes, explanation = _at_depth(300, run)
+    assert explanation is not None and [c.segment for c in changes] in ([], ["s"])
+
+
+def test_a_trait_named_like_the_event_type_it_counts_is_still_measured(tmp_path: Path) -> None:
+    # `t0: count(t0)` counts events of type t0; it does not read the trait t0
+    text = _chain("sum", 2 * MAX_INLINED_DEPTH).replace("t0: count(order_placed)", "t0: count(t0)")
+    (tmp_path / "defs.yaml").write_text(text)
+    assert "too deep" in "\n".join(problems(tmp_path))
+
+
+def test_a_chain_of_negations_is_not_written_out_exponentially(tmp_path: Path) -> None:
+    # each level reads the one before as a value, which generated code writes twice
+    # ("holds" and "fails"): 30 levels would be 2^30 copies; the closures take over
+    (tmp_path / "defs.yaml").write_text(_chain("logic", 30))
+    engine = Engine(load_definitions(tmp_path))
+    changes: list = []
+    replay(engine, page_view("2026-01-01T00:00:00Z"), changes.append)
+    # t0 = false (no order); t1 = not (false and ...) = true; from then on each
+    # t(i+1) = not (t(i) and count(page_view) > 0) flips with the one page view
+    expected = False
+    for _ in range(29):
+        expected = not (expected and True)
+    assert [c.segment for c in changes] == (["s"] if expected else [])

@@ -143,3 +143,14 @@ def test_definition_status_follows_traits_and_in_segment(tmp_path) -> None:
                    "  plain:\n    when: count(page_view) > 1\n  fresh:\n    when: count(page_view) > 5\n")
     found = statuses(load_definitions(live), load_definitions(new))
     assert found == {"big": "changed", "reader": "changed", "plain": "same", "fresh": "added", "gone": "removed"}
+
+
+def test_an_out_file_that_fails_is_one_line_and_the_definitions_are_kept(files, capsys) -> None:
+    base = ["preview", "--segments", str(files["new"]), "--events", str(files["events"]), "--live", str(files["old"])]
+    assert main([*base, "--out", "/dev/full"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1].startswith("/dev/full: writing failed (No space left on device)")
+    kept = files["new"].read_bytes()
+    assert main([*base, "--out", str(files["new"])]) == 1
+    assert capsys.readouterr().err.startswith(f"{files['new']}: is a definitions file")
+    assert files["new"].read_bytes() == kept

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -251,3 +252,25 @@ def test_a_disk_that_fills_up_is_one_line_not_a_traceback(files, capsys) -> None
                  "--changes", "/dev/full"])
     err = capsys.readouterr().err
     assert code == 1 and err.startswith("/dev/full: writing failed (No space left on device)") and "Traceback" not in err
+
+
+def test_devices_and_named_pipes_are_outputs_like_any_other(files, tmp_path) -> None:
+    """`/dev/null` twice is no overwrite, and a named pipe's reader gets every change
+    (opening and closing its end to check it would end the reader early)."""
+    expected = _changes(files, files["plain"])
+    base = ["replay", "--segments", str(files["defs"]), "--events", str(files["plain"])]
+    assert main([*base, "--changes", "/dev/null", "--memberships", "/dev/null"]) == 0
+    fifo = tmp_path / "changes.fifo"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    assert main([*base, "--changes", str(fifo)]) == 0
+    out, _ = reader.communicate(timeout=30)
+    assert [orjson.loads(line) for line in out.splitlines()] == expected
+
+
+def test_an_output_through_a_link_not_yet_pointing_anywhere_keeps_the_link(files, tmp_path) -> None:
+    link, target = tmp_path / "link.jsonl", tmp_path / "target.jsonl"
+    link.symlink_to(target)
+    assert main(["replay", "--segments", str(files["defs"]), "--events", str(files["plain"]),
+                 "--changes", str(link)]) == 0
+    assert link.is_symlink() and read_jsonl(target) == _changes(files, files["plain"])
