@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import stat
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from rules import Change, Engine
 from rules.evaluate.events import LATEST_TIMESTAMP
@@ -88,9 +89,9 @@ def _try_writing(path: Path) -> None:
     written; nothing is written and a file created here is removed. A named pipe or a
     device is left alone: opening a pipe's end and closing it would end its reader."""
     target = path.resolve()  # a link stays a link; its target is what gets written
-    if target.exists() and not target.is_file():
-        return
     existed = target.exists()
+    if existed and not target.is_file():
+        return
     try:
         target.open("ab").close()
     except OSError as exc:
@@ -99,7 +100,7 @@ def _try_writing(path: Path) -> None:
         target.unlink(missing_ok=True)
 
 
-def _identity(path: Path) -> tuple[int, int] | Path | _Unique:
+def _identity(path: Path) -> object:
     """The same file whatever the spelling of its path (links, `./`, `..`). A device or
     a pipe (`/dev/null`, `/dev/stdout`) is nothing an output could replace: each
     mention of one is its own."""
@@ -108,15 +109,24 @@ def _identity(path: Path) -> tuple[int, int] | Path | _Unique:
     except OSError:
         return path.resolve()
     if not stat.S_ISREG(found.st_mode):
-        return _Unique(path)
+        return object()  # equal to nothing, not even another mention of the same device
     return (found.st_dev, found.st_ino)
 
 
-class _Unique:
-    """A path that equals nothing else, not even another mention of itself."""
+class OutputError(Exception):
+    """An output file that could not be written to the end (a full disk, say); the
+    message is the line to print."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+
+@contextmanager
+def output_file(path: Path) -> Iterator[BinaryIO]:
+    """`path` open for writing; an OSError while it is opened, written or closed comes
+    out as `OutputError`, so a command prints one line instead of a traceback."""
+    try:
+        with path.open("wb") as out:
+            yield out
+    except OSError as exc:
+        raise OutputError(f"{path}: writing failed ({exc.strerror or exc}); the file may be incomplete") from None
 
 
 def read_events(path: Path, bar: Progress, *definitions: Definitions) -> LoadedEvents:

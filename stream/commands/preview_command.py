@@ -20,7 +20,8 @@ from rules.quality.conditions import inline_traits
 from rules.quality.diff import SegmentDiff, customer_diffs, segment_diffs
 from rules.timeutil import format_timestamp
 from stream.progress import progress_bar
-from stream.replay_file import checked_inputs, evaluate, final_memberships, read_events, report_bad_lines, wants_progress
+from stream.replay_file import (OutputError, checked_inputs, evaluate, final_memberships, output_file, read_events,
+                                report_bad_lines, wants_progress)
 from stream.table import counted, format_table
 
 HELP = "compare memberships under new definitions with the live ones, over a file of events"
@@ -68,10 +69,10 @@ def run(args: argparse.Namespace) -> int:
     moved = list(customer_diffs(before, after))
     if args.out:
         try:
-            with args.out.open("wb") as out:
+            with output_file(args.out) as out:
                 out.writelines(orjson.dumps(line) + b"\n" for line in moved)
-        except OSError as exc:
-            print(f"{args.out}: writing failed ({exc.strerror or exc}); the file may be incomplete", file=sys.stderr)
+        except OutputError as exc:
+            print(exc, file=sys.stderr)
             return 1
     header = {"live": str(live_path), "live_definition": live.version, "new": str(args.segments),
               "new_definition": new.version, "as_of": format_timestamp(summary.as_of or 0), "customers": len(after)}

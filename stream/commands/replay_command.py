@@ -14,7 +14,8 @@ from rules.language.model import Definitions
 from rules.language.loader import definition_files
 from rules.timeutil import format_timestamp
 from stream.progress import progress_bar
-from stream.replay_file import checked_inputs, evaluate, read_events, report_bad_lines, wants_progress
+from stream.replay_file import (OutputError, checked_inputs, evaluate, output_file, read_events, report_bad_lines,
+                                wants_progress)
 from stream.table import counted
 
 HELP = "run the evaluator over a JSONL(.gz) file of events; write changes and final memberships"
@@ -52,41 +53,24 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
 
-class OutputError(Exception):
-    """An output file that could not be written to the end (a full disk, say)."""
-
-
-def _writing(path: Path, exc: OSError) -> OutputError:
-    return OutputError(f"{path}: writing failed ({exc.strerror or exc}); the file may be incomplete")
-
-
 def _replay(args: argparse.Namespace, defs: Definitions, as_of: int | None) -> int:
     started = time.perf_counter()
     with progress_bar(wants_progress(args.progress, args.events)) as bar:
         loaded = read_events(args.events, bar, defs)
-        try:
-            with ExitStack() as stack:
-                changes_out = stack.enter_context(args.changes.open("wb")) if args.changes else None
+        with ExitStack() as stack:
+            changes_out = stack.enter_context(output_file(args.changes)) if args.changes else None
 
-                def on_change(change: Change) -> None:
-                    if changes_out is not None:
-                        changes_out.write(change.to_json() + b"\n")
+            def on_change(change: Change) -> None:
+                if changes_out is not None:
+                    changes_out.write(change.to_json() + b"\n")
 
-                engine, summary = evaluate(defs, loaded, bar, as_of, on_change)
-        except OSError as exc:
-            raise _writing(args.changes, exc) from None
-    try:
-        if args.memberships:
-            write_memberships(engine, args.memberships)
-    except OSError as exc:
-        raise _writing(args.memberships, exc) from None
-    try:
-        if args.bad_lines:
-            with args.bad_lines.open("wb") as out:
-                for line, reason in loaded.bad:
-                    out.write(orjson.dumps({"line": line, "reason": reason}) + b"\n")
-    except OSError as exc:
-        raise _writing(args.bad_lines, exc) from None
+            engine, summary = evaluate(defs, loaded, bar, as_of, on_change)
+    if args.memberships:
+        write_memberships(engine, args.memberships)
+    if args.bad_lines:
+        with output_file(args.bad_lines) as out:
+            for line, reason in loaded.bad:
+                out.write(orjson.dumps({"line": line, "reason": reason}) + b"\n")
     for customer in args.explain:
         explanation = engine.explain(customer, summary.as_of or 0)
         if explanation is None:
@@ -112,7 +96,7 @@ def _replay(args: argparse.Namespace, defs: Definitions, as_of: int | None) -> i
 
 
 def write_memberships(engine: Engine, path: Path) -> None:
-    with path.open("wb") as out:
+    with output_file(path) as out:
         for customer in engine.customers():
             segments, holdout = engine.memberships(customer)
             out.write(orjson.dumps({"customer_id": customer, "segments": segments, "holdout": holdout}) + b"\n")
