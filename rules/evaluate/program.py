@@ -127,8 +127,7 @@ def compile_program(defs: Definitions) -> Program:
     compiler, deps = _analysed(defs)
     reads: dict[str, set[str]] = {}
     for name, segment in defs.segments.items():
-        earlier = defs.tiers[segment.tier][: segment.tier_rank] if segment.tier else ()
-        reads[name] = set(deps[name].segments) | set(earlier)
+        reads[name] = set(deps[name].segments) | set(defs.levels_above(segment))
     ordered = _order(defs, reads)
     index = {segment.name: i for i, segment in enumerate(ordered)}
     compiled: list[CompiledSegment] = []
@@ -140,7 +139,7 @@ def compile_program(defs: Definitions) -> Program:
             when=compiler.condition(segment.when),
             exit_when=compiler.condition(segment.exit_when) if segment.exit_when is not None else None,
             holdout=segment.holdout,
-            earlier_levels=tuple(defs.tiers[segment.tier][: segment.tier_rank]) if segment.tier else (),
+            earlier_levels=defs.levels_above(segment),
             next_flip=next_flip_function(conditions, compiler) if deps[segment.name].timed else None,
             dependencies=deps[segment.name],
             fast_flip=compile_next_flip(conditions, compiler) if deps[segment.name].timed else None,

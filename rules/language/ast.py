@@ -111,3 +111,11 @@ def children(node: Node) -> tuple[Node, ...]:
     if isinstance(node, Call):
         return node.args + tuple(value for _, value in node.kwargs)
     return ()
+
+
+def trait_operands(node: Node) -> tuple[Node, ...]:
+    """The sub-expressions of `node` in which a name can be a trait: an aggregate's first
+    argument names an event type (and path), and inside `where=` names are properties."""
+    if isinstance(node, Call) and node.function in AGGREGATES:
+        return tuple(value for key, value in node.kwargs if key != "where")
+    return children(node)

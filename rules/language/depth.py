@@ -75,7 +75,7 @@ def _depth(node: ast.Node, defs: Definitions, depths: dict[str, int]) -> int | N
                 return None
             level += found
         deepest = max(deepest, level)
-        stack.extend((child, level + 1) for child in _inner(current))
+        stack.extend((child, level + 1) for child in ast.trait_operands(current))
     return deepest
 
 
@@ -86,13 +86,5 @@ def _names(node: ast.Node) -> set[str]:
         current = stack.pop()
         if isinstance(current, ast.Name) and len(current.parts) == 1:
             found.add(current.parts[0])
-        stack.extend(_inner(current))
+        stack.extend(ast.trait_operands(current))
     return found
-
-
-def _inner(node: ast.Node) -> tuple[ast.Node, ...]:
-    """Sub-expressions that may name traits: an aggregate's first argument is an event
-    type (and path), and inside `where=` names are event properties."""
-    if isinstance(node, ast.Call) and node.function in ast.AGGREGATES:
-        return tuple(value for key, value in node.kwargs if key != "where")
-    return ast.children(node)

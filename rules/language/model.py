@@ -98,3 +98,8 @@ class Definitions:
     broken: set[tuple[str, str]] = field(default_factory=set)
     """(kind, name) of each trait, segment or destination left out for an error of its
     own, already reported: a condition naming it gets no second, false "unknown"."""
+
+    def levels_above(self, segment: Segment) -> tuple[str, ...]:
+        """The levels of `segment`'s tier before it (it holds only when none of them
+        does: first match wins); none for a segment outside a tier."""
+        return tuple(self.tiers.get(segment.tier, ())[:segment.tier_rank]) if segment.tier else ()

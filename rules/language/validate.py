@@ -155,8 +155,7 @@ class _Checker:
                 if name in self.defs.traits and name not in seen:
                     seen.add(name)
                     stack.append(self.defs.traits[name].expr)
-            if not (isinstance(current, ast.Call) and current.function in AGGREGATES):  # where= names are properties
-                stack.extend(ast.children(current))
+            stack.extend(ast.trait_operands(current))
         return False
 
     def _compare(self, node: ast.Compare, where: bool) -> tuple[str, bool]:
@@ -405,10 +404,8 @@ def validate(defs: Definitions) -> list[Problem]:
                 if kind not in ("bool", "any", "null"):
                     checker.problems.append(Problem(segment.origin.file, line, f"segment {segment.name!r}: condition must be true/false, got {_a(kind)}"))
         checker.problems.extend(_destination_problems(defs, segment))
-    reads = {name: set(found) for name, found in checker.segment_refs.items()}
-    for segment in defs.segments.values():  # a tier level reads the levels above it (first match wins)
-        if segment.tier:
-            reads.setdefault(segment.name, set()).update(defs.tiers[segment.tier][:segment.tier_rank])
+    reads = {name: checker.segment_refs.get(name, set()) | set(defs.levels_above(segment))
+             for name, segment in defs.segments.items()}
     checker.problems.extend(_segment_cycles(defs, reads))
     checker.problems.extend(depth_problems(defs))
     return checker.problems

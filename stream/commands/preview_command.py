@@ -104,7 +104,7 @@ def _meaning(definitions: Definitions, name: str) -> tuple[object, ...]:
     levels of its tier and the segments it reads with in_segment()."""
     segment = definitions.segments[name]
     exit_when = inline_traits(segment.exit_when, definitions) if segment.exit_when is not None else None
-    earlier = definitions.tiers.get(segment.tier or "", ())[:segment.tier_rank]
+    earlier = definitions.levels_above(segment)
     when = inline_traits(segment.when, definitions)
     read = sorted(_in_segment(when) | (_in_segment(exit_when) if exit_when is not None else set()))
     return (when, exit_when, segment.holdout,
