@@ -255,7 +255,9 @@ def load_definitions(path: str | Path) -> Definitions:
     builder.defs.broken = builder.broken()
     builder.problems.extend(validate(builder.defs))
     if builder.problems:
-        raise DefinitionError(builder.problems)
+        # the same mistake in a YAML anchor shared by several segments, or a name
+        # misspelt twice on one line, is one problem: said once
+        raise DefinitionError(list(dict.fromkeys(builder.problems)))
     return builder.defs
 
 

@@ -22,8 +22,15 @@ EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*$")
 ORDERED = {"number", "string", "duration", "timestamp", "any", "null"}
 
 
+FAILED = "failed"
+"""The type of a part whose error is already reported: every check accepts it, so
+one mistake gives one message, and the other parts of the expression are still
+checked (three typos in one condition are three messages of one run)."""
+
+
 class _Failed(Exception):
-    """Stops checking one expression after its first error (one message per expression)."""
+    """Stops checking one part of an expression after its error; `expr` catches it and
+    gives the part the type `FAILED`."""
 
 
 class _Checker:
@@ -48,15 +55,16 @@ class _Checker:
         self._file, self._base_line, self._owner = file, line, owner
         try:
             return self.expr(node, where=False)
-        except _Failed:
-            return ("any", False)
         finally:
             self._file, self._base_line, self._owner = saved
 
     # -- expressions: each returns (type, depends_on_time) ----------------------
     def expr(self, node: ast.Node, where: bool) -> tuple[str, bool]:
         method = getattr(self, f"_{type(node).__name__.lower()}")
-        return method(node, where)
+        try:
+            return method(node, where)  # type: ignore[no-any-return]
+        except _Failed:
+            return (FAILED, False)
 
     def _literal(self, node: ast.Literal, where: bool) -> tuple[str, bool]:
         return (node.kind, False)
@@ -118,13 +126,15 @@ class _Checker:
 
     def _negate(self, node: ast.Negate, where: bool) -> tuple[str, bool]:
         kind, timed = self.expr(node.operand, where)
-        if kind not in ("number", "duration", "any", "null"):
+        if kind not in ("number", "duration", "any", "null", FAILED):
             self.fail(node, f"cannot negate a {kind}")
         return (kind, timed)
 
     def _arithmetic(self, node: ast.Arithmetic, where: bool) -> tuple[str, bool]:
         left, left_timed = self.expr(node.left, where)
         right, right_timed = self.expr(node.right, where)
+        if FAILED in (left, right):
+            return (FAILED, left_timed or right_timed)
         if node.op == "*" and left_timed and right_timed:
             self.fail(node, f"'{node.text}' multiplies two values that change with time; exact flips cannot be "
                             "scheduled (compare each one on its own, or use avg())")
@@ -161,6 +171,8 @@ class _Checker:
     def _compare(self, node: ast.Compare, where: bool) -> tuple[str, bool]:
         left, left_timed = self.expr(node.left, where)
         right, right_timed = self.expr(node.right, where)
+        if FAILED in (left, right):
+            return ("bool", left_timed or right_timed)
         if not _comparable(left, right):
             self.fail(node, f"cannot compare {_a(left)} with {_a(right)}{_duration_hint(left, right)}")
         if node.op not in ("==", "!=") and (left not in ORDERED or right not in ORDERED):
@@ -170,7 +182,7 @@ class _Checker:
     def _membership(self, node: ast.Membership, where: bool) -> tuple[str, bool]:
         _, item_timed = self.expr(node.item, where)
         container, container_timed = self.expr(node.container, where)
-        if container not in ("set", "string", "any", "null"):
+        if container not in ("set", "string", "any", "null", FAILED):
             self.fail(node, f"'in' needs a list, a distinct(...) set or text on its right, not {_a(container)}")
         return ("bool", item_timed or container_timed)
 
@@ -188,7 +200,7 @@ class _Checker:
 
     def condition(self, node: ast.Node, where: bool) -> bool:
         kind, timed = self.expr(node, where)
-        if kind not in ("bool", "any", "null"):
+        if kind not in ("bool", "any", "null", FAILED):
             self.fail(node, f"expected a condition (true/false), got {_a(kind)}: '{node.text}'")
         return timed
 
@@ -207,7 +219,7 @@ class _Checker:
             if len(node.args) != 1:
                 self.fail(node, "since() takes one timestamp, e.g. since(last(order_placed))")
             kind, _ = self.expr(node.args[0], where)
-            if kind not in ("timestamp", "any", "null"):
+            if kind not in ("timestamp", "any", "null", FAILED):
                 self.fail(node, f"since() needs a timestamp, not {_a(kind)}")
             return ("duration", True)
         if name == "in_segment":
@@ -226,7 +238,7 @@ class _Checker:
         if not node.args:
             self.fail(node, "coalesce() needs at least one argument")
         kinds = [self.expr(arg, where) for arg in node.args]
-        concrete = [k for k, _ in kinds if k not in ("any", "null")]
+        concrete = [k for k, _ in kinds if k not in ("any", "null", FAILED)]
         if len(set(concrete)) > 1:
             self.fail(node, f"coalesce() mixes {' and '.join(sorted(set(concrete)))}")
         return (concrete[0] if concrete else "any", any(t for _, t in kinds))
@@ -401,7 +413,7 @@ def validate(defs: Definitions) -> list[Problem]:
         for node, line in ((segment.when, segment.when_line), (segment.exit_when, segment.exit_line)):
             if node is not None:
                 kind, _ = checker.check_expression(node, segment.origin.file, line, segment.name)
-                if kind not in ("bool", "any", "null"):
+                if kind not in ("bool", "any", "null", FAILED):
                     checker.problems.append(Problem(segment.origin.file, line, f"segment {segment.name!r}: condition must be true/false, got {_a(kind)}"))
         checker.problems.extend(_destination_problems(defs, segment))
     reads = {name: checker.segment_refs.get(name, set()) | set(defs.levels_above(segment))

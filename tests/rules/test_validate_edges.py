@@ -306,3 +306,49 @@ def test_a_chain_of_negations_is_not_written_out_exponentially(tmp_path: Path) -
     for _ in range(29):
         expected = not (expected and True)
     assert [c.segment for c in changes] == (["s"] if expected else [])
+
+
+def test_every_mistake_in_one_condition_is_reported_in_one_run(write_yaml) -> None:
+    folder = write_yaml("""
+        traits:
+          spend: sum(order_placed.total)
+        segments:
+          s:
+            when: spnd > 5 and ordrs >= 1 and coutn(order_placed) > 2 and -"x" > 1
+    """)
+    at = f"{folder / 'segments.yaml'}:5: "
+    assert sorted(problems(folder)) == sorted([
+        at + "unknown name 'spnd' (did you mean 'spend'?)",
+        at + "unknown name 'ordrs'",
+        at + "unknown function coutn() (did you mean count()?)",
+        at + "cannot negate a string",
+    ])
+
+
+def test_a_part_already_reported_raises_no_second_message(write_yaml) -> None:
+    # `bad` has no type once its own name is unknown: moving it by a duration, or
+    # comparing it, must not add "cannot be moved by a duration" or the like.
+    folder = write_yaml("""
+        traits:
+          spend: sum(order_placed.total)
+          bad: spnd + 1
+          later: bad + 30d
+        segments:
+          s:
+            when: later > 1 and bad > "x" and since(bad) > 1d and spnd < 3
+    """)
+    file = folder / "segments.yaml"
+    assert problems(folder) == [f"{file}:3: unknown name 'spnd' (did you mean 'spend'?)",
+                                f"{file}:7: unknown name 'spnd' (did you mean 'spend'?)"]
+
+
+def test_a_mistake_in_an_anchor_merged_into_two_segments_is_said_once(write_yaml) -> None:
+    folder = write_yaml("""
+        segments:
+          a: &common
+            when: ordrs >= 1
+          b:
+            <<: *common
+            description: the same condition
+    """)
+    assert problems(folder) == [f"{folder / 'segments.yaml'}:3: unknown name 'ordrs'"]
