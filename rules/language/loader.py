@@ -65,8 +65,8 @@ class _Builder:
         try:
             tree = parse_expression(text)
         except SyntaxProblem as exc:
-            line = file.source_line(key, text, exc.line, exc.column)
-            self.problems.append(Problem(file.path, line, f"{exc} (column {exc.column})"))
+            line, column = file.source_position(key, text, exc.line, exc.column)
+            self.problems.append(Problem(file.path, line, f"{exc} (column {column})"))
             return None
         except RecursionError:
             self.problem(file, key, "expression nested too deeply")

@@ -55,27 +55,34 @@ class SourceFile:
 
     def source_line(self, key: Key, value: str, line: int, column: int) -> int:
         """The file line of a position (1-based line and column) in the scalar `value`
-        read at `key`. Folded (`>`), plain and quoted scalars join their lines with
-        spaces, so a position in the value is found again by counting the characters
-        that are not blank, which folding keeps in order; literal (`|`) scalars keep
-        their lines as written."""
+        read at `key` (see `source_position`)."""
+        return self.source_position(key, value, line, column)[0]
+
+    def source_position(self, key: Key, value: str, line: int, column: int) -> tuple[int, int]:
+        """The file line and column of a position (1-based line and column) in the
+        scalar `value` read at `key`, as an editor shows them. Folded (`>`), plain and
+        quoted scalars join their lines with spaces and literal (`|`) ones drop their
+        indentation, so a position in the value is found again by counting the
+        characters that are not blank, which reading keeps in order."""
         span = self.spans.get(key)
-        if span is None or span[2] == "|":
-            return self.value_line(key) + line - 1
+        if span is None:
+            return self.value_line(key) + line - 1, column
         start, end, style, first_line = span
         offset = sum(len(text) + 1 for text in value.split("\n")[:line - 1]) + column - 1
         wanted = sum(1 for char in value[:offset] if not char.isspace())
         raw = self.text[start:end]
-        skip = raw.find("\n") + 1 if style == ">" else 1 if style in ("'", '"') else 0  # the header or the quote
-        newlines, seen, last = raw[:skip].count("\n"), 0, 0
-        for char in raw[skip:]:
-            if char == "\n":
-                newlines += 1
-            elif not char.isspace():
+        skip = raw.find("\n") + 1 if style in (">", "|") else 1 if style in ("'", '"') else 0  # header or quote
+        seen, found, last = 0, -1, skip - 1
+        for index in range(skip, len(raw)):
+            if not raw[index].isspace():
                 if seen == wanted:
-                    return first_line + newlines
-                seen, last = seen + 1, newlines
-        return first_line + last  # past the end (an expression that ends too early): its last line
+                    found = index
+                    break
+                seen, last = seen + 1, index
+        if found < 0:  # past the end (an expression that ends too early): just after its last character
+            found = last + 1
+        line_start = self.text.rfind("\n", 0, start + found) + 1
+        return first_line + raw[:found].count("\n"), start + found - line_start + 1
 
 
 class _Walker:

@@ -352,3 +352,24 @@ def test_a_mistake_in_an_anchor_merged_into_two_segments_is_said_once(write_yaml
             description: the same condition
     """)
     assert problems(folder) == [f"{folder / 'segments.yaml'}:3: unknown name 'ordrs'"]
+
+
+def test_a_syntax_error_names_the_line_and_column_an_editor_shows(write_yaml) -> None:
+    folder = write_yaml("""
+        segments:
+          folded:
+            when: >-
+              count(order_placed) > 5
+              and count(page_view) ! 3
+          literal:
+            when: |
+              count(order_placed) > 1 and
+                count(page_view) $ 3
+          flow: {description: x, when: "count(page_view) >> 2"}
+    """)
+    file = folder / "segments.yaml"
+    lines = file.read_text().splitlines()
+    found = problems(folder)
+    # (line, column) of the offending character, found in the file's own text
+    expected = {(line, lines[line - 1].rindex(char) + 1) for line, char in ((5, "!"), (9, "$"), (10, ">"))}
+    assert {(int(p.split(":")[1]), int(p.rsplit("column ", 1)[1].rstrip(")"))) for p in found} == expected
