@@ -125,15 +125,13 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
         name, arguments = items
         args: list[ast.Node] = []
         kwargs: list[tuple[str, ast.Node]] = []
-        for kind, value in arguments or []:
+        for kind, value, where in arguments or []:  # `where`: the argument's own place, for its errors
             if kind == "positional":
                 if kwargs:
-                    raise SyntaxProblem(
-                        f"{name}(): positional argument after keyword argument", **_where(meta)
-                    )
+                    raise SyntaxProblem(f"{name}(): positional argument after keyword argument", **where)
                 args.append(value)
             elif any(key == value[0] for key, _ in kwargs):
-                raise SyntaxProblem(f"{name}(): {value[0]}= given twice", **_where(meta))
+                raise SyntaxProblem(f"{name}(): {value[0]}= given twice", **where)
             else:
                 kwargs.append(value)
         return ast.Call(str(name), tuple(args), tuple(kwargs), **self._pos(meta))
@@ -142,10 +140,10 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
         return items
 
     def positional(self, meta, items):  # type: ignore[no-untyped-def]
-        return ("positional", items[0])
+        return ("positional", items[0], _where(meta))
 
     def keyword(self, meta, items):  # type: ignore[no-untyped-def]
-        return ("keyword", (str(items[0]), items[1]))
+        return ("keyword", (str(items[0]), items[1]), _where(items[0]))
 
 
 def _describe(token: Token | None) -> str:

@@ -373,3 +373,21 @@ def test_a_syntax_error_names_the_line_and_column_an_editor_shows(write_yaml) ->
     # (line, column) of the offending character, found in the file's own text
     expected = {(line, lines[line - 1].rindex(char) + 1) for line, char in ((5, "!"), (9, "$"), (10, ">"))}
     assert {(int(p.split(":")[1]), int(p.rsplit("column ", 1)[1].rstrip(")"))) for p in found} == expected
+
+
+def test_a_misplaced_argument_of_a_call_over_several_lines_is_reported_at_its_own_line(write_yaml) -> None:
+    folder = write_yaml("""
+        segments:
+          twice:
+            when: >-
+              count(order_placed,
+                where=total > 5,
+                where=total > 3) > 1
+          after:
+            when: >-
+              count(order_placed, within=3d,
+                order_placed) > 1
+    """)
+    file = folder / "segments.yaml"
+    assert problems(folder) == [f"{file}:6: count(): where= given twice (column 9)",
+                                f"{file}:10: count(): positional argument after keyword argument (column 9)"]
