@@ -5,6 +5,7 @@ import gzip
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import orjson
@@ -12,6 +13,7 @@ import pytest
 
 from stream.cli import main
 from stream.eventfile import load_events
+from stream.replay_file import checked_inputs
 
 DEFS = """
 traits:
@@ -266,6 +268,19 @@ def test_devices_and_named_pipes_are_outputs_like_any_other(files, tmp_path) -> 
     assert main([*base, "--changes", str(fifo)]) == 0
     out, _ = reader.communicate(timeout=30)
     assert [orjson.loads(line) for line in out.splitlines()] == expected
+
+
+def test_a_named_pipe_is_not_opened_to_check_it(files, tmp_path) -> None:
+    """Deterministic half of the test above: with no reader yet, opening the pipe to
+    check it would wait for one (and, once there, end it with an empty write)."""
+    fifo = tmp_path / "changes.fifo"
+    os.mkfifo(fifo)
+    checking = threading.Thread(target=checked_inputs, args=(files["plain"], None, [fifo]), daemon=True)
+    checking.start()
+    checking.join(timeout=10)
+    if checking.is_alive():  # stuck opening the pipe: give it a reader so the thread ends
+        os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+    assert not checking.is_alive(), "checking the outputs opened the named pipe"
 
 
 def test_an_output_through_a_link_not_yet_pointing_anywhere_keeps_the_link(files, tmp_path) -> None:
