@@ -16,7 +16,7 @@ from rules import Change, Engine
 from rules.evaluate.events import LATEST_TIMESTAMP
 from rules.evaluate.program import property_readers
 from rules.language.model import Definitions
-from rules.timeutil import parse_timestamp
+from rules.timeutil import format_timestamp, parse_timestamp
 from stream.eventfile import LoadedEvents, load_events
 from stream.gcpause import collector_paused
 from stream.replay import OnChange, ReplaySummary, replay
@@ -165,3 +165,19 @@ def report_bad_lines(path: Path, loaded: LoadedEvents, listed: Path | None = Non
     if len(loaded.bad) > SHOWN_BAD_LINES:
         where = f"all of them in {listed}" if listed else "`segmenter replay --bad-lines FILE` lists them all"
         print(f"... and {counted(len(loaded.bad) - SHOWN_BAD_LINES, 'more bad line')} ({where})", file=sys.stderr)
+
+
+def nothing_to_evaluate(path: Path, loaded: LoadedEvents, as_of: int | None) -> str | None:
+    """Why `path` gives no event to evaluate up to `as_of`, or None. lint and preview
+    refuse such a file: over an empty shop, "no warnings" and "nobody changes
+    segments" would read as an all-clear."""
+    if not loaded.lines:
+        return f"{path}: no events: the file is empty"
+    if not loaded.events:
+        bad = f", {len(loaded.bad):,} of them bad (see above)" if loaded.bad else ""
+        return f"{path}: no usable events in its {counted(loaded.lines, 'line')}{bad}"
+    first = loaded.events[0].ts
+    if as_of is not None and first > as_of:
+        return (f"{path}: no events at or before --as-of {format_timestamp(as_of)}; the first is from "
+                f"{format_timestamp(first)}")
+    return None

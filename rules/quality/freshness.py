@@ -6,7 +6,8 @@ and every segment counting it is quietly going stale.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+import bisect
+from collections.abc import Mapping, Sequence
 
 from rules.language import ast
 from rules.language.model import Definitions, Origin
@@ -14,6 +15,8 @@ from rules.quality.finding import Finding
 from rules.timeutil import DAY, HOUR, format_timestamp
 
 AGGREGATES = ast.AGGREGATES
+PROFILE_TYPES = ("customer_created", "customer_updated")
+"""The events that set profile attributes: the feed every `profile.x` depends on."""
 
 
 def expressions(definitions: Definitions) -> list[tuple[str, ast.Node, Origin]]:
@@ -41,28 +44,82 @@ def event_types_used(definitions: Definitions) -> dict[str, list[tuple[str, Orig
     return used
 
 
+def profile_attributes_read(definitions: Definitions) -> dict[str, list[tuple[str, Origin]]]:
+    """Each profile attribute read (`profile.x`) -> (trait or segment name, line)."""
+    used: dict[str, list[tuple[str, Origin]]] = {}
+    for owner, expression, origin in expressions(definitions):
+        stack = [expression]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, ast.Name) and len(node.parts) > 1 and node.parts[0] == "profile":
+                users = used.setdefault(node.parts[1], [])
+                if owner not in (name for name, _ in users):
+                    users.append((owner, Origin(origin.file, origin.line + node.line - 1)))
+            stack.extend(ast.trait_operands(node))
+    return used
+
+
 def _aggregates(node: ast.Node) -> list[ast.Call]:
     if isinstance(node, ast.Call) and node.function in AGGREGATES and node.args and isinstance(node.args[0], ast.Name):
         return [node]
     return [found for child in ast.children(node) for found in _aggregates(child)]
 
 
-def freshness_findings(definitions: Definitions, last_seen: Mapping[str, int], as_of: int,
-                       stale_after: int, events_name: str) -> list[Finding]:
+def freshness_findings(definitions: Definitions, last_seen: Mapping[str, int], first_seen: Mapping[str, int],
+                       as_of: int, stale_after: int, events_name: str) -> list[Finding]:
+    """`last_seen`: each type's latest event at or before `as_of`; `first_seen`: each
+    type's first event in the whole file (to tell a typo from an as-of too early)."""
     found: list[Finding] = []
-    for event, users in sorted(event_types_used(definitions).items()):
-        owners = ", ".join(name for name, _ in users)
-        origin = users[0][1]
-        last = last_seen.get(event)
-        if last is None:
-            found.append(Finding("missing-events", f"no {event!r} events in {events_name} (counted by {owners}): "
-                                 f"a misspelt event type, or a feed not connected", origin))
+    feeds = [((event,), f"{event!r} event", f"{event!r} events", f"counted by {_owners(users)}", users[0][1])
+             for event, users in sorted(event_types_used(definitions).items())]
+    profile_read = profile_attributes_read(definitions)
+    if profile_read:
+        # Sign-ups that stop leave every since(profile.created_at) segment stale; updates
+        # come too seldom in a small shop to tell a stopped feed, and may never come.
+        users = [user for attribute in sorted(profile_read) for user in profile_read[attribute]]
+        read_by = f"profile read by {_owners(users)}"
+        if any(t in first_seen for t in PROFILE_TYPES):
+            if "customer_created" in first_seen:
+                feeds.append((("customer_created",), "'customer_created' event", "'customer_created' events",
+                              read_by, users[0][1]))
+        else:
+            feeds.append((PROFILE_TYPES, "profile event", "profile events (customer_created or customer_updated)",
+                          read_by, users[0][1]))
+    for types, one, many, read_by, origin in feeds:
+        last = max((last_seen[t] for t in types if t in last_seen), default=None)
+        first = min((first_seen[t] for t in types if t in first_seen), default=None)
+        if last is None and first is not None:
+            found.append(Finding("missing-events", f"no {many} at or before {format_timestamp(as_of)} ({read_by}): "
+                                 f"the first is from {format_timestamp(first)}", origin))
+        elif last is None:
+            found.append(Finding("missing-events", f"no {many} in {events_name} ({read_by}): "
+                                 f"{'a misspelt event type, or ' if len(types) == 1 else ''}a feed not connected",
+                                 origin))
         elif as_of - last > stale_after:
-            found.append(Finding("stale-events", f"the last {event!r} event is from {format_timestamp(last)}, "
-                                 f"{_span(as_of - last)} before {format_timestamp(as_of)} (counted by "
-                                 f"{owners}): has the feed stopped?", origin))
+            found.append(Finding("stale-events", f"the last {one} is from {format_timestamp(last)}, "
+                                 f"{_span(as_of - last)} before {format_timestamp(as_of)} ({read_by}): "
+                                 "has the feed stopped?", origin))
     return found
 
 
+def outlying_time_findings(times: Sequence[int], after: int, events_name: str) -> list[Finding]:
+    """Events dated well after all but a few (a producer with a wrong clock): lint's
+    default as-of is the last event, and one event from 2099 would move the whole
+    report there, every segment and every feed judged a lifetime later."""
+    if len(times) < 1000:  # too few for "all but 0.1 %" to leave out even one
+        return []
+    bulk = times[(len(times) - 1) * 999 // 1000]  # 99.9 % of the events are at or before this
+    late = len(times) - bisect.bisect_right(times, bulk + after)
+    if not late:
+        return []
+    return [Finding("outlying-times", f"{late:,} of {len(times):,} events in {events_name} {'is' if late == 1 else 'are'} dated more than "
+                    f"{_span(after)} after 99.9 % of the others, the last at {format_timestamp(times[-1])}: a wrong "
+                    f"clock? The report is as of that last event; give --as-of to choose the instant")]
+
+
+def _owners(users: list[tuple[str, Origin]]) -> str:
+    return ", ".join(dict.fromkeys(name for name, _ in users))
+
+
 def _span(ms: int) -> str:
-    return f"{ms / DAY:.1f} days" if ms >= DAY else f"{ms / HOUR:.1f} hours"
+    return f"{ms / DAY:,.1f} days" if ms >= DAY else f"{ms / HOUR:.1f} hours"

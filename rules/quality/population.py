@@ -6,7 +6,7 @@ is easy to check by hand. Overlap is the Jaccard index |A and B| / |A or B|.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from itertools import combinations
 
@@ -62,24 +62,26 @@ def overlaps(memberships: Mapping[str, Iterable[str]]) -> list[Overlap]:
 
 
 def population_findings(definitions: Definitions, sizes: list[SegmentSize], pairs: list[Overlap],
-                        min_size: int, max_share: float, max_overlap: float) -> list[Finding]:
-    """Too narrow, too broad, never entered, and overlapping segments."""
+                        min_size: int, max_share: float, max_overlap: float,
+                        ignored: Container[str] = ()) -> list[Finding]:
+    """Too narrow, too broad, never entered, and overlapping segments. A segment never
+    entered is not also called too narrow, unless `never-entered` is among `ignored`."""
     found: list[Finding] = []
     for size in sizes:
         segment = definitions.segments[size.segment]
-        if size.entered == 0:
+        if size.entered == 0 and "never-entered" not in ignored:
             found.append(Finding("never-entered", f"segment {size.segment!r} was never entered in these events",
                                  segment.origin, size.segment))
         elif size.members < min_size:
-            found.append(Finding("too-narrow", f"segment {size.segment!r} has {size.members} member{'s' if size.members != 1 else ''}, fewer than "
-                                 f"--min-size {min_size}", segment.origin, size.segment))
+            found.append(Finding("too-narrow", f"segment {size.segment!r} has {size.members:,} member{'s' if size.members != 1 else ''}, fewer than "
+                                 f"--min-size {min_size:,}", segment.origin, size.segment))
         if size.share > max_share:
             found.append(Finding("too-broad", f"segment {size.segment!r} holds {size.share:.1%} of customers, more "
-                                 f"than --max-share {max_share:.0%}", segment.origin, size.segment))
+                                 f"than --max-share {max_share:.4g} ({max_share * 100:.4g} %)", segment.origin, size.segment))
     for pair in pairs:
         if pair.jaccard > max_overlap:
             second = definitions.segments[pair.second]
             found.append(Finding("overlap", f"segments {pair.first!r} and {pair.second!r} overlap: Jaccard "
-                                 f"{pair.jaccard:.2f} ({pair.both} of {pair.either} customers in both), more than "
+                                 f"{pair.jaccard:.2f} ({pair.both:,} of {pair.either:,} customers in both), more than "
                                  f"--max-overlap {max_overlap:.2f}", second.origin, pair.second))
     return found

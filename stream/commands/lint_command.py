@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
+from itertools import takewhile
 from pathlib import Path
 
 import orjson
@@ -15,20 +16,21 @@ import orjson
 from rules import Change, DefinitionError, load_definitions
 from rules.language.model import Definitions, Origin
 from rules.quality.finding import Finding
-from rules.quality.freshness import freshness_findings
+from rules.quality.freshness import freshness_findings, outlying_time_findings
 from rules.quality.population import overlaps, population_findings, segment_sizes
 from rules.quality.profile_times import unreadable_time_findings
+from rules.quality.property_data import profile_findings, property_findings
 from rules.quality.static import CHECKS, static_findings
 from rules.timeutil import format_timestamp, parse_duration
 from stream.eventfile import LoadedEvents
 from stream.progress import progress_bar
-from stream.replay_file import (checked_inputs, evaluate, final_memberships, read_events, report_bad_lines,
-                                wants_progress)
+from stream.replay_file import (checked_inputs, evaluate, final_memberships, nothing_to_evaluate, read_events,
+                                report_bad_lines, wants_progress)
 from stream.table import counted, format_table
 
 HELP = "segment-quality warnings: static checks, and sizes, overlaps and data freshness with --events"
 EVENT_CHECKS = ("never-entered", "too-narrow", "too-broad", "overlap", "missing-events", "stale-events",
-                "unreadable-times", "bad-events")
+                "missing-properties", "mistyped-properties", "unreadable-times", "outlying-times", "bad-events")
 SHOWN_OVERLAPS = 10
 
 
@@ -60,10 +62,11 @@ def run(args: argparse.Namespace) -> int:
     if args.min_size < 0:
         print(f"--min-size: a number of members, 0 or more, got {args.min_size}", file=sys.stderr)
         return 2
-    ignored = {name.strip() for value in args.ignore for name in value.split(",") if name.strip()}
+    ignored = _ignored(args)
     unknown = ignored - set(CHECKS + EVENT_CHECKS)
     if unknown:
-        print(f"--ignore: unknown check {', '.join(sorted(unknown))}", file=sys.stderr)
+        print(f"--ignore: unknown check {', '.join(sorted(unknown))} (the checks: {', '.join(CHECKS + EVENT_CHECKS)})",
+              file=sys.stderr)
         return 2
     findings = static_findings(definitions)
     report: dict[str, object] = {"definition": definitions.version}
@@ -78,7 +81,11 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"--stale-after: {exc}", file=sys.stderr)
             return 2
-        findings += _from_events(args, definitions, as_of, stale_after, report)
+        try:
+            findings += _from_events(args, definitions, as_of, stale_after, report)
+        except NothingToEvaluate as exc:
+            print(exc, file=sys.stderr)
+            return 2
     findings = sorted((f for f in findings if f.check not in ignored), key=Finding.sort_key)
     if args.json:
         report["warnings"] = [f.to_dict() for f in findings]
@@ -86,6 +93,14 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print_text(findings, report)
     return 1 if findings else 0
+
+
+class NothingToEvaluate(Exception):
+    """The events file gives nothing to evaluate (see `nothing_to_evaluate`)."""
+
+
+def _ignored(args: argparse.Namespace) -> set[str]:
+    return {name.strip() for value in args.ignore for name in value.split(",") if name.strip()}
 
 
 def _from_events(args: argparse.Namespace, definitions: Definitions, as_of: int | None, stale_after: int,
@@ -98,6 +113,10 @@ def _from_events(args: argparse.Namespace, definitions: Definitions, as_of: int 
 
     with progress_bar(wants_progress(args.progress, args.events)) as bar:
         loaded = read_events(args.events, bar, definitions)
+        problem = nothing_to_evaluate(args.events, loaded, as_of)
+        if problem:
+            report_bad_lines(args.events, loaded)
+            raise NothingToEvaluate(problem)
         engine, summary = evaluate(definitions, loaded, bar, as_of, count)
     report_bad_lines(args.events, loaded)
     memberships = final_memberships(engine)
@@ -106,9 +125,17 @@ def _from_events(args: argparse.Namespace, definitions: Definitions, as_of: int 
     until = summary.as_of or 0
     report.update(events=str(args.events), as_of=format_timestamp(until), customers=len(memberships),
                   segments=[s.to_dict() for s in sizes], overlaps=[p.to_dict() for p in pairs])
-    found = population_findings(definitions, sizes, pairs, args.min_size, args.max_share, args.max_overlap)
-    found += freshness_findings(definitions, _last_seen(loaded, until), until, stale_after, str(args.events))
-    found += unreadable_time_findings(definitions, (engine.states[customer].profile for customer in memberships))
+    found = population_findings(definitions, sizes, pairs, args.min_size, args.max_share, args.max_overlap,
+                                _ignored(args))
+    found += freshness_findings(definitions, _last_seen(loaded, until), _first_seen(loaded), until, stale_after,
+                                str(args.events))
+    if as_of is None:
+        found += outlying_time_findings([event.ts for event in loaded.events], stale_after, str(args.events))
+    profiles = [engine.states[customer].profile for customer in memberships]
+    found += unreadable_time_findings(definitions, profiles)
+    found += profile_findings(definitions, profiles)
+    found += property_findings(definitions, takewhile(lambda event: event.ts <= until, loaded.events),
+                               str(args.events))
     if loaded.bad:
         line, reason = loaded.bad[0]
         found.append(Finding("bad-events", f"{len(loaded.bad):,} of {counted(loaded.lines, 'line')} cannot be used "
@@ -124,6 +151,14 @@ def _last_seen(loaded: LoadedEvents, until: int) -> dict[str, int]:
             break
         last[event.type] = event.ts
     return last
+
+
+def _first_seen(loaded: LoadedEvents) -> dict[str, int]:
+    """Earliest timestamp per event type in the whole file."""
+    first: dict[str, int] = {}
+    for event in loaded.events:
+        first.setdefault(event.type, event.ts)
+    return first
 
 
 def _print_text(findings: list[Finding], report: dict[str, object]) -> None:

@@ -20,8 +20,8 @@ from rules.quality.conditions import inline_traits
 from rules.quality.diff import SegmentDiff, customer_diffs, segment_diffs
 from rules.timeutil import format_timestamp
 from stream.progress import progress_bar
-from stream.replay_file import (OutputError, checked_inputs, evaluate, final_memberships, output_file, read_events,
-                                report_bad_lines, wants_progress)
+from stream.replay_file import (OutputError, checked_inputs, evaluate, final_memberships, nothing_to_evaluate,
+                                output_file, read_events, report_bad_lines, wants_progress)
 from stream.table import counted, format_table
 
 HELP = "compare memberships under new definitions with the live ones, over a file of events"
@@ -59,6 +59,11 @@ def run(args: argparse.Namespace) -> int:
         return 1
     with progress_bar(wants_progress(args.progress, args.events)) as bar:
         loaded = read_events(args.events, bar, live, new)
+        problem = nothing_to_evaluate(args.events, loaded, as_of)
+        if problem:
+            report_bad_lines(args.events, loaded)
+            print(problem, file=sys.stderr)
+            return 1
         engine, summary = evaluate(live, loaded, bar, as_of, label="live")
         before = final_memberships(engine)
         del engine  # one engine in memory at a time

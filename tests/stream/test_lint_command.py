@@ -79,8 +79,18 @@ def test_sizes_narrow_broad_missing_and_stale_events(small, capsys) -> None:
 def test_thresholds_silence_warnings_and_exit_zero(small, capsys) -> None:
     code, report = lint_json(capsys, str(small["defs"]), "--events", str(small["events"]), "--min-size", "1",
                              "--max-share", "1", "--stale-after", "30d", "--ignore", "never-entered,missing-events",
-                             "--ignore", "bad-events")
+                             "--ignore", "bad-events,too-narrow")
     assert (code, report["warnings"]) == (0, [])
+
+
+def test_a_segment_never_entered_is_too_narrow_once_never_entered_is_ignored(small, capsys) -> None:
+    """'refunded' has no members: ignoring the more precise warning must not hide it."""
+    args = [str(small["defs"]), "--events", str(small["events"]), "--min-size", "1", "--max-share", "1",
+            "--stale-after", "30d", "--ignore", "missing-events,bad-events"]
+    _, report = lint_json(capsys, *args)
+    assert [(w["check"], w["segment"]) for w in report["warnings"]] == [("never-entered", "refunded")]
+    _, report = lint_json(capsys, *args, "--ignore", "never-entered")
+    assert [(w["check"], w["segment"]) for w in report["warnings"]] == [("too-narrow", "refunded")]
 
 
 def test_text_output_has_file_line_warnings_and_a_table(small, capsys) -> None:
@@ -147,7 +157,8 @@ def test_sizes_and_overlaps_match_replay_memberships(tmp_path, capsys) -> None:
 
 def test_unknown_check_in_ignore_is_an_error(small, capsys) -> None:
     assert main(["lint", str(small["defs"]), "--ignore", "too-wide"]) == 2
-    assert "--ignore: unknown check too-wide" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("--ignore: unknown check too-wide (the checks: never-holds, ") and "too-broad" in err
 
 
 @pytest.mark.parametrize("option, value, message", [
