@@ -36,8 +36,10 @@ class InFlight(Exception):
 
 
 def message_key(item: Delivery, template: str) -> str:
+    """One email per change, destination and template: two email destinations may
+    use the same template name (a shop's and a sales team's `welcome`)."""
     change = item.change
-    identity = f"{change.customer_id}\x1f{change.segment}\x1f{change.seq}\x1f{template}"
+    identity = f"{change.customer_id}\x1f{change.segment}\x1f{change.seq}\x1f{item.action.destination}\x1f{template}"
     return hashlib.sha256(identity.encode()).hexdigest()[:40]
 
 

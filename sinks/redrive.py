@@ -77,7 +77,6 @@ async def redrive(settings: Settings, sink_settings: SinkSettings, dispatcher: D
             wanted = {tp: records for tp, records in wanted.items() if records}
             if not wanted:
                 continue
-            last_new = time.monotonic()
             deliveries: list[Delivery] = []
             for records in wanted.values():
                 for record in records:
@@ -93,6 +92,7 @@ async def redrive(settings: Settings, sink_settings: SinkSettings, dispatcher: D
                         out.write(orjson.dumps(raw).decode() + "\n")
                     deliveries.append(delivery)
             if list_only:
+                last_new = time.monotonic()
                 continue
             dead = await dispatcher.deliver(deliveries)
             report.redriven += len(deliveries) - len(dead)
@@ -104,6 +104,7 @@ async def redrive(settings: Settings, sink_settings: SinkSettings, dispatcher: D
                 tp = TopicPartition(topic, partition)
                 stop_at[tp] = min(stop_at.get(tp, offset), offset)
             await consumer.commit({tp: OffsetAndMetadata(records[-1].offset + 1, "") for tp, records in wanted.items()})
+            last_new = time.monotonic()  # counted from the end of the work: a slow delivery is no idle time
     finally:
         await consumer.stop()
         await producer.stop()

@@ -63,9 +63,15 @@ class WebhookSink(OrderedSink):
             "X-Segmenter-Delivery": item.change.delivery_id,
             "X-Segmenter-Signature": signature(self.secret, body),
         }
-        async with self._session.post(self.url, data=body, headers=headers) as response:
+        # Redirects are not followed: aiohttp would turn the POST into a GET without the
+        # body, and a 200 to that GET would count as delivered what never arrived.
+        async with self._session.post(self.url, data=body, headers=headers, allow_redirects=False) as response:
             if 200 <= response.status < 300:
                 return Status.APPLIED
+            if 300 <= response.status < 400:
+                raise PermanentError(f"{self.url} answered {response.status}, a redirect to "
+                                     f"{response.headers.get('Location', '(no Location)')}: webhooks are not "
+                                     "redirected; set the destination's url to the address that takes the POST")
             text = (await response.text())[:200]
             error = f"{self.url} answered {response.status}: {text}"
             if response.status >= 500 or response.status in RETRYABLE:

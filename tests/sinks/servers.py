@@ -1,6 +1,8 @@
 """Real servers for the sinks tests: a Redis process, an SMTP server, a webhook receiver."""
 from __future__ import annotations
 
+import asyncio
+
 import hashlib
 import hmac
 import socket
@@ -101,6 +103,8 @@ class HookServer:
         self.received: list[tuple[dict[str, str], bytes]] = []  # accepted, with a valid signature
         self.bad_signatures = 0
         self.requests = 0
+        self.landings = 0  # requests that followed the redirect of /moved
+        self.delay = 0.0  # seconds to take over each request (a slow receiver)
         self._runner: web.AppRunner | None = None
 
     @property
@@ -110,6 +114,8 @@ class HookServer:
     async def handle(self, request: web.Request) -> web.Response:
         self.requests += 1
         body = await request.read()
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.down or self.fail_next > 0:
             self.fail_next = max(0, self.fail_next - 1)
             return web.Response(status=503, text="down")
@@ -120,9 +126,18 @@ class HookServer:
         self.received.append((dict(request.headers), body))
         return web.Response(status=204)
 
+    async def moved(self, request: web.Request) -> web.Response:
+        raise web.HTTPMovedPermanently("/landing")
+
+    async def landing(self, request: web.Request) -> web.Response:
+        self.landings += 1
+        return web.Response(status=200, text="a page, not the webhook")
+
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/hook", self.handle)
+        app.router.add_route("*", "/moved", self.moved)  # a receiver that moved (http -> https, a new path)
+        app.router.add_route("*", "/landing", self.landing)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()

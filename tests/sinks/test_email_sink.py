@@ -136,3 +136,22 @@ async def test_server_down_fails_and_releases_the_claim(context: SinkContext, ma
     assert isinstance((await down.deliver([item]))[0], OSError)
     assert await email_sink(context, mail_server).deliver([item]) == [Status.APPLIED]
     assert len(mail_server.messages) == 1
+
+
+async def test_two_email_destinations_with_the_same_template_name_each_send(context: SinkContext, mail_server) -> None:
+    """The shop's and the sales team's `welcome`: one is no duplicate of the other."""
+    for folder in ("mail", "sales"):
+        (context.templates / folder).mkdir(parents=True, exist_ok=True)
+        (context.templates / folder / "welcome.txt").write_text(f"Subject: from {folder}\n\nHello ${{customer_id}}\n")
+    shop = email_sink(context, mail_server)
+    sales = EmailSink(Destination("sales", "smtp", {**shop_settings(mail_server), "to": "sales@shop.example"}, HERE),
+                      context)
+    item = change()
+    assert await shop.deliver([Delivery(item, email("welcome"))]) == [Status.APPLIED]
+    assert await sales.deliver([Delivery(item, Action("email", "sales", {"template": "welcome"}, HERE))]) \
+        == [Status.APPLIED]
+    assert sorted(message["Subject"] for message in mail_server.messages) == ["from mail", "from sales"]
+
+
+def shop_settings(mail_server) -> dict[str, object]:
+    return {"host": "127.0.0.1", "port": mail_server.port, "sender": "shop@example.com"}

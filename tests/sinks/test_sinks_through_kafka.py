@@ -9,6 +9,7 @@ a restarted sinks process finds nothing left to do.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import csv
 import shutil
 import subprocess
@@ -153,7 +154,9 @@ async def test_sinks_and_redrive_through_kafka(broker: EmbeddedBroker, tmp_path:
         assert checked.returncode == 0, checked.stdout + checked.stderr
 
     hook_server.down = False
-    report = await redrive(settings, sink, prepared.dispatcher, idle=1.5)
+    hook_server.delay = 1.5  # each batch of 5 takes longer than --idle: that is work, not idle time
+    report = await redrive(settings, dataclasses.replace(sink, sink_batch=5), prepared.dispatcher, idle=1.0)
+    hook_server.delay = 0.0
     assert (report.read, report.redriven, report.dead_again) == (len(backorders), len(backorders), 0)
     delivered = [orjson.loads(body) for _, body in hook_server.received]
     assert sorted((c["customer_id"], c["seq"]) for c in delivered) == sorted((c["customer_id"], c["seq"]) for c in backorders)

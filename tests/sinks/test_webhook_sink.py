@@ -78,3 +78,15 @@ async def test_timeout_and_refused_connection_are_retryable(context: SinkContext
     outcome = (await sink.deliver([Delivery(change("c-1", 1), HOOK)]))[0]
     assert isinstance(outcome, Exception) and not isinstance(outcome, Status)
     await sink.close()
+
+
+async def test_a_redirect_is_dead_lettered_not_followed(context: SinkContext, hook_server) -> None:
+    """Following it would turn the POST into a GET without the change, and its 200 would
+    count as delivered."""
+    sink = hook_sink(context, hook_server.url.replace("/hook", "/moved"))
+    dispatcher = Dispatcher({"crm": sink}, RetryPolicy(max_retries=3, base=0.01), SinkStats())
+    dead = await dispatcher.deliver([Delivery(change("c-1", 1), HOOK)])
+    await sink.close()
+    assert hook_server.landings == 0 and hook_server.received == []
+    assert len(dead) == 1 and dead[0].attempts == 1
+    assert "answered 301, a redirect to /landing" in dead[0].error
