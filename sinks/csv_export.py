@@ -60,7 +60,12 @@ class CsvSink(Sink):
             self.read_to = 0
         data = os.pread(fd, size - self.read_to, self.read_to) if size > self.read_to else b""
         complete = data[: data.rfind(b"\n") + 1]
-        if len(complete) < len(data):
+        tail = data[len(complete):]
+        if tail and _whole_row(tail):  # saved by an editor without a final line break: the row stays
+            ending = b"\n" if tail.endswith(b"\r") else b"\r\n"
+            size += os.write(fd, ending)
+            complete = data + ending
+        elif tail:  # a row cut short by a crash while it was written: written again below
             size = self.read_to + len(complete)
             os.ftruncate(fd, size)
         for row in csv.reader(io.StringIO(complete.decode("utf-8", errors="replace"))):
@@ -102,3 +107,10 @@ class CsvSink(Sink):
             return await asyncio.to_thread(self._write, batch)
         except OSError as exc:
             return [exc] * len(batch)
+
+
+def _whole_row(tail: bytes) -> bool:
+    """Whether a last line without its line break holds every column (a row kept by
+    an editor) rather than the start of one (a write cut short)."""
+    rows = list(csv.reader(io.StringIO(tail.decode("utf-8", errors="replace"))))
+    return len(rows) == 1 and len(rows[0]) >= len(COLUMNS)

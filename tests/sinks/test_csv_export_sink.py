@@ -65,3 +65,15 @@ async def test_two_writers_share_one_file(context: SinkContext, tmp_path: Path) 
     assert await two.deliver([item("c-1", 1), item("c-2", 1)]) == [Status.DUPLICATE, Status.APPLIED]
     assert await one.deliver([item("c-2", 1)]) == [Status.DUPLICATE]
     assert len(rows(path)) == 3
+
+
+async def test_a_file_saved_without_its_last_line_break_keeps_its_last_row(context: SinkContext,
+                                                                           tmp_path: Path) -> None:
+    """An editor saved the export without a final line break: that row is whole and stays."""
+    path = tmp_path / "backordered.csv"
+    assert await sink(context, path).deliver([item("c-1", 1), item("c-2", 1)]) == [Status.APPLIED] * 2
+    path.write_bytes(path.read_bytes().rstrip(b"\r\n"))
+    again = sink(context, path)
+    assert await again.deliver([item("c-2", 1), item("c-3", 1)]) == [Status.DUPLICATE, Status.APPLIED]
+    assert [row[0] for row in rows(path)] == ["customer_id", "c-1", "c-2", "c-3"]
+    assert all(len(row) == len(COLUMNS) for row in rows(path))
