@@ -22,9 +22,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
 from sinks import kafka
+from rules.language.model import Definitions
+from sinks.actions import actions_for
 from sinks.base import Delivery
 from sinks.deadletter import decode, publish
 from sinks.dispatch import Dispatcher
+from sinks.processor import UNRESOLVED
 from sinks.settings import SinkSettings
 from stream.settings import Settings
 
@@ -37,6 +40,7 @@ class RedriveReport:
     redriven: int = 0
     dead_again: int = 0
     unreadable: int = 0
+    unknown_segment: int = 0  # dead letters of a segment that even these definitions lack
 
 
 async def _assigned(consumer: AIOKafkaConsumer, timeout: float) -> set[TopicPartition]:
@@ -50,7 +54,10 @@ async def _assigned(consumer: AIOKafkaConsumer, timeout: float) -> set[TopicPart
 
 async def redrive(settings: Settings, sink_settings: SinkSettings, dispatcher: Dispatcher,
                   from_beginning: bool = False, list_only: bool = False, idle: float = 3.0,
-                  out: TextIO = sys.stdout) -> RedriveReport:
+                  out: TextIO = sys.stdout, definitions: Definitions | None = None) -> RedriveReport:
+    """`definitions`: what the segments of dead letters made under other definitions
+    than the sinks had do now (see `sinks.processor.UNRESOLVED`); without them such
+    letters are dead-lettered again."""
     topic = sink_settings.sink_dlq_topic
     await kafka.ensure_topics(settings, [topic])
     consumer = kafka.consumer(settings, sink_settings.redrive_group, topic, max_records=sink_settings.sink_batch)
@@ -90,6 +97,15 @@ async def redrive(settings: Settings, sink_settings: SinkSettings, dispatcher: D
                         continue
                     if list_only:
                         out.write(orjson.dumps(raw).decode() + "\n")
+                    elif delivery.action.kind == UNRESOLVED.kind and definitions is not None:
+                        actions = actions_for(definitions, delivery.change)
+                        if actions is None:
+                            report.unknown_segment += 1
+                            log.warning("%s: segment %r is not in these definitions either (%s); skipped",
+                                        delivery.change.delivery_id, delivery.change.segment, definitions.version)
+                        deliveries.extend(Delivery(delivery.change, action, delivery.attempts)
+                                          for action in actions or ())
+                        continue
                     deliveries.append(delivery)
             if list_only:
                 last_new = time.monotonic()

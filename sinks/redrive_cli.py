@@ -34,14 +34,17 @@ def run(args: argparse.Namespace) -> int:
     async def main() -> int:
         await start_all(prepared.sinks, prepared.context)
         try:
-            report = await redrive(settings, sink, prepared.dispatcher, args.from_beginning, args.list_only, args.idle)
+            report = await redrive(settings, sink, prepared.dispatcher, args.from_beginning, args.list_only, args.idle,
+                                   definitions=prepared.definitions)
         finally:
             await close_all(prepared.sinks, prepared.context)
         if args.list_only:
             print(f"{report.read} dead letter(s)", file=sys.stderr)
             return 0
         print(f"redrive: {report.read} read, {report.redriven} done, {report.dead_again} dead-lettered again, "
-              f"{report.unreadable} unreadable", file=sys.stderr)
+              f"{report.unreadable} unreadable"
+              + (f", {report.unknown_segment} of segments these definitions lack (skipped)" if report.unknown_segment else ""),
+              file=sys.stderr)
         return 1 if report.dead_again else 0
 
     try:

@@ -88,7 +88,9 @@ async def test_group_defaults_and_holdout(tmp_path: Path, context, redis_url: st
     dead = await feed(processor, [
         {**base, "customer_id": "a", "segment": "vip", "change": "enter", "seq": 1, "holdout": False},
         {**base, "customer_id": "b", "segment": "vip", "change": "enter", "seq": 1, "holdout": True},
-        {**base, "customer_id": "a", "segment": "gone", "change": "enter", "seq": 1, "holdout": False},
+        # removed under the definitions the sinks run: skipped (see test_unknown_segments for newer ones)
+        {**base, "customer_id": "a", "segment": "gone", "change": "enter", "seq": 1, "holdout": False,
+         "definition": defs.version},
     ])
     assert dead == []
     client = sync_redis.Redis.from_url(redis_url, decode_responses=True)
