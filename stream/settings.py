@@ -75,7 +75,7 @@ HELP = {
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     for item in fields(Settings):
         flag = "--" + item.name.replace("_", "-")
-        env = "SEGMENTER_" + item.name.upper()
+        env = " or ".join(_variables(item.name))
         if item.name == "brokers":
             flag = "--broker"
         help_text = HELP.get(item.name, item.name.replace("_", " "))
@@ -98,15 +98,28 @@ def _convert(name: str, raw: object, default: object) -> object:
     return str(raw)
 
 
+def _variables(name: str) -> tuple[str, ...]:
+    """The SEGMENTER_* variables of a field, the one named after its flag first
+    (`--broker` is SEGMENTER_BROKER; SEGMENTER_BROKERS, after the field, works too)."""
+    return ("SEGMENTER_BROKER", "SEGMENTER_BROKERS") if name == "brokers" else ("SEGMENTER_" + name.upper(),)
+
+
 def fill(settings: Any, args: argparse.Namespace | None, environ: Mapping[str, str]) -> None:
     """Set each field of the settings dataclass from its flag, else its SEGMENTER_* variable,
-    converted to the type of its default (the worker's and the sinks' settings alike)."""
+    converted to the type of its default (the worker's and the sinks' settings alike).
+    A value of the wrong kind raises ValueError naming the flag and the variable."""
     for item in fields(settings):
         raw = getattr(args, item.name, None) if args is not None else None
         if raw is None:
-            raw = environ.get("SEGMENTER_" + item.name.upper())
+            raw = next((environ[v] for v in _variables(item.name) if v in environ), None)
         if raw is not None:
-            setattr(settings, item.name, _convert(item.name, raw, getattr(settings, item.name)))
+            default = getattr(settings, item.name)
+            try:
+                setattr(settings, item.name, _convert(item.name, raw, default))
+            except ValueError:
+                kind = "a whole number" if isinstance(default, int) and not isinstance(default, bool) else "a number"
+                flag = "--broker" if item.name == "brokers" else "--" + item.name.replace("_", "-")
+                raise ValueError(f"{flag} ({' or '.join(_variables(item.name))}): {kind}, got {raw!r}") from None
 
 
 def to_environment(*settings: Any) -> dict[str, str]:
@@ -117,7 +130,7 @@ def to_environment(*settings: Any) -> dict[str, str]:
         for field_ in fields(item):
             value = getattr(item, field_.name)
             text = ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
-            environment["SEGMENTER_" + field_.name.upper()] = text
+            environment[_variables(field_.name)[0]] = text  # the variable `fill` reads first
     return environment
 
 

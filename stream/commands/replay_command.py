@@ -71,9 +71,11 @@ def _replay(args: argparse.Namespace, defs: Definitions, as_of: int | None) -> i
         with output_file(args.bad_lines) as out:
             for line, reason in loaded.bad:
                 out.write(orjson.dumps({"line": line, "reason": reason}) + b"\n")
+    unknown = 0
     for customer in args.explain:
         explanation = engine.explain(customer, summary.as_of or 0)
         if explanation is None:
+            unknown += 1
             linked = engine.aliases.get(customer)
             print(f"--explain: no customer {customer!r} in {args.events}"
                   + (f"; it is an anonymous id of customer {linked!r}" if linked else ""), file=sys.stderr)
@@ -92,7 +94,7 @@ def _replay(args: argparse.Namespace, defs: Definitions, as_of: int | None) -> i
         + (f", {counted(summary.skipped_after_as_of, 'event')} after --as-of" if summary.skipped_after_as_of else ""),
         file=sys.stderr,
     )
-    return 0
+    return 1 if unknown else 0  # a script asking for a customer learns it is not there
 
 
 def write_memberships(engine: Engine, path: Path) -> None:

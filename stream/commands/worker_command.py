@@ -16,7 +16,15 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = worker_settings.from_arguments(args)
+    try:
+        settings = worker_settings.from_arguments(args)
+    except ValueError as exc:
+        print(f"{exc}\nworker not started", file=sys.stderr)
+        return 1
+    if settings.partitions < 1:
+        print(f"--partitions must be 1 or more, not {settings.partitions} (topics are created with it)",
+              file=sys.stderr)
+        return 1
     try:
         definitions = load_definitions(settings.segments)
     except DefinitionError as exc:

@@ -198,8 +198,12 @@ def test_explaining_a_linked_visitor_names_its_customer(files, tmp_path, capsys)
         orjson.dumps({"event_id": "v2", "type": "identify", "anonymous_id": "d-1", "customer_id": "c-7",
                       "timestamp": "2026-01-01T00:01:00Z"}),
     ]) + b"\n")
-    assert main(["replay", "--segments", str(files["defs"]), "--events", str(events), "--explain", "d-1"]) == 0
+    out = tmp_path / "members.jsonl"
+    assert main(["replay", "--segments", str(files["defs"]), "--events", str(events), "--explain", "d-1",
+                 "--memberships", str(out)]) == 1  # not a customer: a script can tell
     assert f"--explain: no customer 'd-1' in {events}; it is an anonymous id of customer 'c-7'" in capsys.readouterr().err
+    assert [orjson.loads(line)["customer_id"] for line in out.read_bytes().splitlines()] == ["c-7"]  # still written
+    assert main(["replay", "--segments", str(files["defs"]), "--events", str(events), "--explain", "c-7"]) == 0
 
 
 def test_a_file_without_usable_events_says_so(files, tmp_path, capsys) -> None:

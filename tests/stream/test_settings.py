@@ -36,3 +36,27 @@ def test_a_process_reads_back_every_setting_of_its_worker() -> None:
 def test_processes_of_a_worker_without_http_serve_none() -> None:
     parent = parse(["--processes", "2", "--web-port", "0"], {})
     assert [process_settings(parent, i).web_port for i in range(2)] == [0, 0]
+
+
+def test_the_broker_variable_is_named_after_its_flag() -> None:
+    """README: every flag has its SEGMENTER_* variable; `--broker` is SEGMENTER_BROKER
+    (SEGMENTER_BROKERS, as in docker-compose, works too; the flag's name wins)."""
+    assert parse([], {"SEGMENTER_BROKER": "k1:1"}).brokers == ["kafka://k1:1"]
+    assert parse([], {"SEGMENTER_BROKERS": "k2:2"}).brokers == ["kafka://k2:2"]
+    assert parse([], {"SEGMENTER_BROKER": "k1:1", "SEGMENTER_BROKERS": "k2:2"}).brokers == ["kafka://k1:1"]
+    # a child process gets its parent's brokers, whatever the variables it inherits say
+    parent = parse(["--broker", "k3:3"], {"SEGMENTER_BROKER": "k1:1"})
+    inherited = {"SEGMENTER_BROKER": "k1:1", **worker_settings.to_environment(parent)}
+    assert worker_settings.from_arguments(None, inherited).brokers == ["kafka://k3:3"]
+
+
+def test_a_value_of_the_wrong_kind_names_its_flag_and_variable() -> None:
+    for argv, environ, message in (
+            (["--partitions", "abc"], {}, "--partitions (SEGMENTER_PARTITIONS): a whole number, got 'abc'"),
+            ([], {"SEGMENTER_BATCH_WAIT": "soon"}, "--batch-wait (SEGMENTER_BATCH_WAIT): a number, got 'soon'")):
+        try:
+            parse(argv, environ)
+        except ValueError as exc:
+            assert str(exc) == message
+        else:
+            raise AssertionError(f"{argv} {environ} accepted")
