@@ -94,7 +94,9 @@ def event_from_dict(data: object) -> Event:
     get = data.get
     event_id = get("event_id")
     if type(event_id) is not str or not event_id:
-        raise BadEvent("missing or empty 'event_id' (must be a string)", "missing_field")
+        if event_id is None or event_id == "":
+            raise BadEvent("missing or empty 'event_id' (must be a string)", "missing_field")
+        raise BadEvent(f"'event_id' must be a non-empty string, got {event_id!r}", "bad_field")
     kind = _check_type(get("type"))
     customer_id = get("customer_id")
     anonymous_id = get("anonymous_id")

@@ -5,6 +5,8 @@ marketer fixing definitions sees the whole list at once, as `file:line: message`
 """
 from __future__ import annotations
 
+import difflib
+
 import hashlib
 import re
 from collections.abc import Iterator
@@ -130,8 +132,10 @@ class _Builder:
 
     def _segment(self, file: SourceFile, key: tuple[object, ...], name: str, spec: dict[object, object],
                  allowed: set[str], tier: str | None = None, rank: int = 0) -> None:
-        for extra in set(map(str, spec)) - allowed:
-            self.problem(file, key + (extra,), f"unknown key {extra!r} in segment {name!r}")
+        for extra in sorted(set(map(str, spec)) - allowed):
+            close = difflib.get_close_matches(extra, sorted(allowed), n=1)
+            self.problem(file, key + (extra,), f"unknown key {extra!r} in segment {name!r}"
+                         + (f" (did you mean {close[0]!r}?)" if close else f" (expected {', '.join(sorted(allowed))})"))
         if "when" not in spec:
             self.problem(file, key, f"segment {name!r} has no 'when' condition")
             return

@@ -205,3 +205,12 @@ def test_a_byte_that_is_not_utf8_is_named_with_its_column() -> None:
 def test_an_offset_of_a_day_or_more_is_refused_in_words() -> None:
     with pytest.raises(ValueError, match=r"the UTC offset must lie within ±23:59$"):
         parse_timestamp("2026-01-01T00:00:00+25:00")
+
+
+def test_an_event_id_that_is_no_text_is_named_as_such_not_as_missing() -> None:
+    for value, code, reason in ((8, "bad_field", "'event_id' must be a non-empty string, got 8"),
+                                (["e"], "bad_field", "'event_id' must be a non-empty string, got ['e']"),
+                                ("", "missing_field", "missing or empty 'event_id' (must be a string)"),
+                                (MISSING, "missing_field", "missing or empty 'event_id' (must be a string)")):
+        raw = _message({"event_id": value, "type": "page_view", "customer_id": "c-1", "timestamp": 1})
+        assert _outcome(parse_event, raw) == ("refused", code, reason), value

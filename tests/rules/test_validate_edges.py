@@ -391,3 +391,16 @@ def test_a_misplaced_argument_of_a_call_over_several_lines_is_reported_at_its_ow
     file = folder / "segments.yaml"
     assert problems(folder) == [f"{file}:6: count(): where= given twice (column 9)",
                                 f"{file}:10: count(): positional argument after keyword argument (column 9)"]
+
+
+def test_a_misspelt_key_of_a_segment_gets_a_did_you_mean(write_yaml) -> None:
+    folder = write_yaml("""
+        segments:
+          a:
+            whn: count(order_placed) > 1
+            when: "true"
+            on_entr: []
+    """)
+    file = folder / "segments.yaml"
+    assert problems(folder) == [f"{file}:3: unknown key 'whn' in segment 'a' (did you mean 'when'?)",
+                                f"{file}:5: unknown key 'on_entr' in segment 'a' (did you mean 'on_enter'?)"]
