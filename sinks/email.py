@@ -109,19 +109,26 @@ class EmailSink(OrderedSink):
             raise PermanentError("an email action needs a template: {email: {template: NAME}}")
         values, source = await self.values(item)
         rendered = self.templates.render(self.name, template, values)
-        to = render_text(self.to, values).strip()
+        try:
+            to = render_text(self.to, values).strip()
+        except ValueError as exc:  # a placeholder that is no name, such as ${profile.e-mail}: fails every time
+            raise PermanentError(f"{self.name}.to {self.to!r} cannot be filled in: {exc}") from None
         if not to:
             raise PermanentError(f"no recipient: {self.name}.to {self.to!r} renders empty: {source}")
         if rendered.missing:
             log.warning("template %s/%s: no value for %s", self.name, template, ", ".join(sorted(rendered.missing)))
         key = message_key(item, template)
+        try:
+            message = self.message(item, rendered, to, key)
+        except ValueError as exc:  # a line break in a header (the subject from a profile value): every time
+            raise PermanentError(f"the message cannot be built: {exc}") from None
         marker = f"{self.prefix}sent:{key}"
         if not await self.redis.set(marker, "sending", nx=True, ex=self.lock_seconds):
             if await self.redis.get(marker) == b"sent":
                 return Status.DUPLICATE
             raise InFlight(f"message {key} is being sent by another delivery")
         try:
-            await asyncio.to_thread(self._send, self.message(item, rendered, to, key), to)
+            await asyncio.to_thread(self._send, message, to)
         except Exception:
             await self._release(marker)
             raise

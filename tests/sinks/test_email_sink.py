@@ -155,3 +155,13 @@ async def test_two_email_destinations_with_the_same_template_name_each_send(cont
 
 def shop_settings(mail_server) -> dict[str, object]:
     return {"host": "127.0.0.1", "port": mail_server.port, "sender": "shop@example.com"}
+
+
+async def test_a_recipient_that_cannot_be_filled_in_is_dead_lettered_at_once(context: SinkContext,
+                                                                            mail_server) -> None:
+    write_template(context, "welcome", "Subject: Hi\n\nHello\n")
+    sink = email_sink(context, mail_server, to="${profile.e-mail}")
+    dispatcher = Dispatcher({"mail": sink}, RetryPolicy(max_retries=5, base=0.01), SinkStats())
+    (dead,) = await dispatcher.deliver([Delivery(change(), email("welcome"))])
+    assert dead.attempts == 1 and "mail.to '${profile.e-mail}' cannot be filled in" in dead.error
+    assert mail_server.messages == []
