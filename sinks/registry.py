@@ -23,7 +23,20 @@ SINK_TYPES: dict[str, type[RedisSink] | type[EmailSink] | type[WebhookSink] | ty
 
 
 def build_sinks(destinations: Mapping[str, Destination], context: SinkContext) -> dict[str, Sink]:
-    return {name: SINK_TYPES[dest.type](dest, context) for name, dest in destinations.items()}
+    """One sink per destination; a setting a sink cannot read once `${VAR}` is filled in
+    (`port: "${SMTP_PORT}"` with SMTP_PORT=twenty-five) raises ValueError naming it."""
+    sinks: dict[str, Sink] = {}
+    for name, dest in destinations.items():
+        try:
+            sinks[name] = SINK_TYPES[dest.type](dest, context)
+        except ValueError as exc:
+            raise ValueError(f"destination {name!r}: a setting cannot be read ({exc}); settings: "
+                             f"{', '.join(f'{k}={v!r}' for k, v in dest.settings.items() if k not in SECRET)}") from None
+    return sinks
+
+
+SECRET = {"secret", "password"}
+"""Settings never printed in an error."""
 
 
 def check_templates(definitions: Definitions, sinks: Mapping[str, Sink]) -> list[str]:

@@ -165,3 +165,14 @@ destinations:
     assert f"SMTP server 127.0.0.1:{closed_smtp} does not answer" in warnings
     assert "needs --profile-url" in warnings
     assert "no email template" in warnings and "welcome.txt" in warnings
+
+
+def test_a_setting_unreadable_after_its_variable_is_filled_in_names_the_destination(context) -> None:
+    from rules.language.model import Destination, Origin
+    from sinks.registry import build_sinks
+
+    mail = Destination("email", "smtp", {"host": "x", "port": "twenty-five", "password": "hunter2"}, Origin("t", 1))
+    with pytest.raises(ValueError) as caught:
+        build_sinks({"email": mail}, context)
+    assert str(caught.value).startswith("destination 'email': a setting cannot be read (invalid literal for int()")
+    assert "port='twenty-five'" in str(caught.value) and "hunter2" not in str(caught.value)
