@@ -66,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(ensure_topics(settings, [*worker_topics(settings), SINK_DLQ_TOPIC]))
         print("starting the worker (joins its consumer group in a few seconds) ...", file=sys.stderr)
         worker = WorkerProcess(settings, workdir / "worker.log")
+        host = "127.0.0.1" if settings.web_host in ("", "0.0.0.0") else settings.web_host
+        print(f"worker API: http://{host}:{settings.web_port} (/customers/<id>, /segments, /metrics, /health); "
+              f"broker: {broker.bootstrap}", file=sys.stderr)
         print("starting the sinks ...", file=sys.stderr)
         view.sinks = sinks.start(settings)
         print(view.sinks, file=sys.stderr, flush=True)
