@@ -20,12 +20,14 @@ Slot = object
 Values = list[object]
 
 
-def _number(value: object) -> bool:
+def is_number(value: object) -> bool:
+    """A JSON number (a bool is not one, though Python counts it as an int)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def values_at(properties: dict[str, object], path: tuple[str, ...]) -> Values:
-    """Every non-null value at `path`; a list on the way contributes each element."""
+def values_at(properties: dict[str, object], path: tuple[str, ...], leaves: bool = True) -> Values:
+    """Every non-null value at `path`; a list on the way contributes each element.
+    `leaves`: only the values that are no object or list (what aggregates fold in)."""
     current: list[object] = [properties]
     for part in path:
         found: list[object] = []
@@ -39,7 +41,7 @@ def values_at(properties: dict[str, object], path: tuple[str, ...]) -> Values:
                 value = item[part]
                 found.extend(value) if isinstance(value, list) else found.append(value)
         current = found
-    return [v for v in current if v is not None and not isinstance(v, (dict, list))]
+    return [v for v in current if v is not None and not isinstance(v, (dict, list))] if leaves else current
 
 
 def _later(a: list[object] | None, b: list[object] | None) -> list[object] | None:
@@ -82,10 +84,10 @@ def _first_value(values: Values) -> object:
 Add = Callable[[Slot, int, str, Values], Slot]
 KINDS: dict[str, tuple[Slot, Add, Callable[[Slot, Slot], Slot], Callable[[Slot], object]]] = {
     "count": (0, lambda s, ts, eid, v: s + 1, lambda a, b: a + b, lambda s: s),  # type: ignore[operator]
-    "sum": (0, lambda s, ts, eid, v: s + sum(x for x in v if _number(x)), lambda a, b: a + b, lambda s: s),  # type: ignore[operator]
+    "sum": (0, lambda s, ts, eid, v: s + sum(x for x in v if is_number(x)), lambda a, b: a + b, lambda s: s),  # type: ignore[operator]
     "avg": (
         None,
-        lambda s, ts, eid, v: _avg_add(s, [x for x in v if _number(x)]),
+        lambda s, ts, eid, v: _avg_add(s, [x for x in v if is_number(x)]),
         lambda a, b: b if a is None else a if b is None else [a[0] + b[0], a[1] + b[1]],  # type: ignore[index]
         lambda s: None if s is None else s[0] / s[1],  # type: ignore[index]
     ),
@@ -112,7 +114,7 @@ def _avg_add(slot: Slot, numbers: list[object]) -> Slot:
 
 def _fold(pick: Callable[[object, object], object], slot: Slot, values: Values) -> Slot:
     for value in values:
-        if _number(value):
+        if is_number(value):
             slot = pick(slot, value)
     return slot
 

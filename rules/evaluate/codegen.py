@@ -16,8 +16,8 @@ text with a number, a division by zero) makes the generated function raise
 from __future__ import annotations
 
 import itertools
-from types import CodeType
 from collections.abc import Callable
+from types import CodeType
 
 from rules.evaluate import aggregates, windows
 from rules.evaluate.compile import Compiler
@@ -50,10 +50,6 @@ def _coalesce(*values: object) -> object:
     return None
 
 
-def _number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _event_time(node: ast.Node) -> bool:
     """Is `node` `first(type)` or `last(type)`: an event time, an integer or null?"""
     return (isinstance(node, ast.Call) and node.function in ("first", "last") and len(node.args) == 1
@@ -67,7 +63,7 @@ class _Source:
         self.inlined = 0  # traits written out so far (see MAX_INLINED_TRAITS)
         self.env: dict[str, object] = {
             "_since": _since, "_truth": _truth, "_coalesce": _coalesce, "_value": aggregates.value, "_wtotal": windows.window_total,
-            "_KINDS": aggregates.KINDS, "_num": _number,
+            "_KINDS": aggregates.KINDS, "_num": aggregates.is_number,
         }
 
     def temp(self) -> str:
@@ -186,7 +182,7 @@ class _Source:
         from rules.evaluate.analysis import dependencies
 
         if not dependencies(node, self.compiler).clock:
-            if isinstance(node, ast.Literal) and _number(node.value):
+            if isinstance(node, ast.Literal) and aggregates.is_number(node.value):
                 return (0.0, repr(node.value))  # a number or duration already: nothing to convert per call
             return (0.0, f"_instant({self.value(node)})")
         if isinstance(node, ast.Name):

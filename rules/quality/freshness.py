@@ -7,7 +7,8 @@ and every segment counting it is quietly going stale.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TypeVar
 
 from rules.language import ast
 from rules.language.model import Definitions, Origin
@@ -32,31 +33,38 @@ def expressions(definitions: Definitions) -> list[tuple[str, ast.Node, Origin]]:
     return places
 
 
-def event_types_used(definitions: Definitions) -> dict[str, list[tuple[str, Origin]]]:
-    """Event type -> (trait or segment name, line of the aggregate) that counts it."""
-    used: dict[str, list[tuple[str, Origin]]] = {}
+Users = list[tuple[str, Origin]]
+"""(trait or segment name, line) of each place that reads something, each name once."""
+K = TypeVar("K")
+
+
+def readers(definitions: Definitions, places: Callable[[ast.Node], Iterable[tuple[K, ast.Node]]]) -> dict[K, Users]:
+    """What `places` finds in each condition and trait (a key, and the node that reads
+    it) -> who reads it, at the line of that node."""
+    used: dict[K, Users] = {}
     for owner, expression, origin in expressions(definitions):
-        for node in _aggregates(expression):
-            event = node.args[0].parts[0]  # type: ignore[attr-defined]
-            users = used.setdefault(event, [])
+        for key, node in places(expression):
+            users = used.setdefault(key, [])
             if owner not in (name for name, _ in users):
                 users.append((owner, Origin(origin.file, origin.line + node.line - 1)))
     return used
 
 
-def profile_attributes_read(definitions: Definitions) -> dict[str, list[tuple[str, Origin]]]:
+def event_types_used(definitions: Definitions) -> dict[str, Users]:
+    """Event type -> (trait or segment name, line of the aggregate) that counts it."""
+    return readers(definitions, lambda expression: (
+        (node.args[0].parts[0], node) for node in _aggregates(expression)))  # type: ignore[attr-defined]
+
+
+def profile_attributes_read(definitions: Definitions) -> dict[str, Users]:
     """Each profile attribute read (`profile.x`) -> (trait or segment name, line)."""
-    used: dict[str, list[tuple[str, Origin]]] = {}
-    for owner, expression, origin in expressions(definitions):
-        stack = [expression]
-        while stack:
-            node = stack.pop()
-            if isinstance(node, ast.Name) and len(node.parts) > 1 and node.parts[0] == "profile":
-                users = used.setdefault(node.parts[1], [])
-                if owner not in (name for name, _ in users):
-                    users.append((owner, Origin(origin.file, origin.line + node.line - 1)))
-            stack.extend(ast.trait_operands(node))
-    return used
+    return readers(definitions, lambda expression: ((node.parts[1], node) for node in _profile_names(expression)))
+
+
+def _profile_names(node: ast.Node) -> list[ast.Name]:
+    if isinstance(node, ast.Name) and len(node.parts) > 1 and node.parts[0] == "profile":
+        return [node]
+    return [found for child in ast.trait_operands(node) for found in _profile_names(child)]
 
 
 def _aggregates(node: ast.Node) -> list[ast.Call]:
@@ -78,11 +86,10 @@ def freshness_findings(definitions: Definitions, last_seen: Mapping[str, int], f
         # come too seldom in a small shop to tell a stopped feed, and may never come.
         users = [user for attribute in sorted(profile_read) for user in profile_read[attribute]]
         read_by = f"profile read by {_owners(users)}"
-        if any(t in first_seen for t in PROFILE_TYPES):
-            if "customer_created" in first_seen:
-                feeds.append((("customer_created",), "'customer_created' event", "'customer_created' events",
-                              read_by, users[0][1]))
-        else:
+        if "customer_created" in first_seen:
+            feeds.append((("customer_created",), "'customer_created' event", "'customer_created' events",
+                          read_by, users[0][1]))
+        elif "customer_updated" not in first_seen:
             feeds.append((PROFILE_TYPES, "profile event", "profile events (customer_created or customer_updated)",
                           read_by, users[0][1]))
     for types, one, many, read_by, origin in feeds:
@@ -117,7 +124,7 @@ def outlying_time_findings(times: Sequence[int], after: int, events_name: str) -
                     f"clock? The report is as of that last event; give --as-of to choose the instant")]
 
 
-def _owners(users: list[tuple[str, Origin]]) -> str:
+def _owners(users: Users) -> str:
     return ", ".join(dict.fromkeys(name for name, _ in users))
 
 

@@ -10,21 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from rules.language import ast
-from rules.language.model import Definitions, Origin
+from rules.language.model import Definitions
 from rules.quality.finding import Finding
-from rules.quality.freshness import expressions
+from rules.quality.freshness import Users, readers
 from rules.timeutil import instant_or_none
 
 
-def profile_times_used(definitions: Definitions) -> dict[str, list[tuple[str, Origin]]]:
+def profile_times_used(definitions: Definitions) -> dict[str, Users]:
     """Profile attribute -> (trait or segment name, line) that reads it as a time with `since`."""
-    used: dict[str, list[tuple[str, Origin]]] = {}
-    for owner, expression, origin in expressions(definitions):
-        for node in _since_profile(expression):
-            users = used.setdefault(node.parts[1], [])
-            if owner not in (name for name, _ in users):
-                users.append((owner, Origin(origin.file, origin.line + node.line - 1)))
-    return used
+    return readers(definitions, lambda expression: ((node.parts[1], node) for node in _since_profile(expression)))
 
 
 def _since_profile(node: ast.Node) -> list[ast.Name]:

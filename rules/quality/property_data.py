@@ -12,12 +12,12 @@ import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from rules.evaluate.aggregates import NUMERIC, values_at
+from rules.evaluate.aggregates import NUMERIC, is_number, values_at
 from rules.evaluate.events import Event
 from rules.language import ast
-from rules.language.model import Definitions, Origin
+from rules.language.model import Definitions
 from rules.quality.finding import Finding
-from rules.quality.freshness import expressions, profile_attributes_read
+from rules.quality.freshness import Users, expressions, profile_attributes_read, readers
 
 SAMPLED_KEYS = 1000
 """Events (or profiles) whose keys are gathered to suggest the name that was meant."""
@@ -32,18 +32,13 @@ class Read:
     numeric: bool  # read by sum, avg, min or max, which leave out what is no number
 
 
-def properties_read(definitions: Definitions) -> dict[Read, list[tuple[str, Origin]]]:
+def properties_read(definitions: Definitions) -> dict[Read, Users]:
     """Each property read -> (trait or segment name, line) that reads it; a path read
     both by a numeric aggregate and otherwise counts as numeric."""
-    used: dict[tuple[str, tuple[str, ...]], list[tuple[str, Origin]]] = {}
-    numeric: set[tuple[str, tuple[str, ...]]] = set()
-    for owner, expression, origin in expressions(definitions):
-        for node, read in _reads(expression):
-            users = used.setdefault((read.event, read.path), [])
-            if read.numeric:
-                numeric.add((read.event, read.path))
-            if owner not in (name for name, _ in users):
-                users.append((owner, Origin(origin.file, origin.line + node.line - 1)))
+    used = readers(definitions, lambda expression: (((read.event, read.path), node)
+                                                    for node, read in _reads(expression)))
+    numeric = {(read.event, read.path) for _, expression, _ in expressions(definitions)
+               for _, read in _reads(expression) if read.numeric}
     return {Read(event, path, (event, path) in numeric): users for (event, path), users in used.items()}
 
 
@@ -89,7 +84,7 @@ def property_findings(definitions: Definitions, events: Iterable[Event], events_
             if values:
                 seen[read] += 1
                 if read.numeric:
-                    odd = [v for v in values if not isinstance(v, (int, float)) or isinstance(v, bool)]
+                    odd = [v for v in values if not is_number(v)]
                     if odd:
                         mistyped[read] += 1
                         example.setdefault(read, odd[0])
@@ -129,8 +124,8 @@ def _hint(path: tuple[str, ...], sample: list[Mapping[str, object]]) -> str:
     for depth in range(len(path)):
         keys: set[str] = set()
         for properties in sample:
-            for container in _at(properties, path[:depth]):
-                keys.update(str(key) for key in container)
+            reached = values_at(properties, path[:depth], leaves=False)  # type: ignore[arg-type]
+            keys.update(str(key) for container in reached if isinstance(container, dict) for key in container)
         if path[depth] not in keys:
             if not keys:
                 return ""
@@ -140,16 +135,3 @@ def _hint(path: tuple[str, ...], sample: list[Mapping[str, object]]) -> str:
             return f"; {where} {shown}" + (f" (did you mean {close[0]!r}?)" if close else "")
     return ""
 
-
-def _at(properties: Mapping[str, object], path: tuple[str, ...]) -> list[Mapping[str, object]]:
-    """The objects found at `path` (a list on the way contributes each element)."""
-    current: list[object] = [properties]
-    for part in path:
-        found: list[object] = []
-        for item in current:
-            for element in item if isinstance(item, list) else [item]:
-                if isinstance(element, dict) and part in element:
-                    value = element[part]
-                    found.extend(value) if isinstance(value, list) else found.append(value)
-        current = found
-    return [item for item in current if isinstance(item, dict)]
