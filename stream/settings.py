@@ -74,10 +74,7 @@ HELP = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     for item in fields(Settings):
-        flag = "--" + item.name.replace("_", "-")
-        env = " or ".join(_variables(item.name))
-        if item.name == "brokers":
-            flag = "--broker"
+        flag, env = _flag(item.name), " or ".join(_variables(item.name))
         help_text = HELP.get(item.name, item.name.replace("_", " "))
         parser.add_argument(flag, dest=item.name, action="append" if item.name in LISTS else "store",
                             default=None, help=f"{help_text} [env {env}]")
@@ -96,6 +93,10 @@ def _convert(name: str, raw: object, default: object) -> object:
     if isinstance(default, Path):
         return Path(str(raw))
     return str(raw)
+
+
+def _flag(name: str) -> str:
+    return "--broker" if name == "brokers" else "--" + name.replace("_", "-")
 
 
 def _variables(name: str) -> tuple[str, ...]:
@@ -118,8 +119,7 @@ def fill(settings: Any, args: argparse.Namespace | None, environ: Mapping[str, s
                 setattr(settings, item.name, _convert(item.name, raw, default))
             except ValueError:
                 kind = "a whole number" if isinstance(default, int) and not isinstance(default, bool) else "a number"
-                flag = "--broker" if item.name == "brokers" else "--" + item.name.replace("_", "-")
-                raise ValueError(f"{flag} ({' or '.join(_variables(item.name))}): {kind}, got {raw!r}") from None
+                raise ValueError(f"{_flag(item.name)} ({' or '.join(_variables(item.name))}): {kind}, got {raw!r}") from None
 
 
 def to_environment(*settings: Any) -> dict[str, str]:

@@ -6,7 +6,6 @@ marketer fixing definitions sees the whole list at once, as `file:line: message`
 from __future__ import annotations
 
 import difflib
-
 import hashlib
 import re
 from collections.abc import Iterator
