@@ -404,3 +404,17 @@ def test_a_misspelt_key_of_a_segment_gets_a_did_you_mean(write_yaml) -> None:
     file = folder / "segments.yaml"
     assert problems(folder) == [f"{file}:3: unknown key 'whn' in segment 'a' (did you mean 'when'?)",
                                 f"{file}:5: unknown key 'on_entr' in segment 'a' (did you mean 'on_enter'?)"]
+
+
+def test_definitions_without_any_segment_are_refused(write_yaml) -> None:
+    """An empty file (a config map mounted before it was filled in) must not start a
+    worker that evaluates nothing while it looks healthy."""
+    folder = write_yaml("")
+    assert problems(folder) == [f"{folder / 'segments.yaml'}:1: no segments or tiers are defined: nothing could "
+                                "ever enter or exit (add a 'segments:' or 'tiers:' mapping)"]
+    write_yaml("traits:\n  orders: count(order_placed)\n")
+    write_yaml("", name="more.yaml")
+    (found,) = problems(folder)
+    assert found.startswith(f"{folder}:0: no segments or tiers are defined")
+    write_yaml("tiers:\n  spend:\n    - name: anyone\n      when: 'true'\n", name="more.yaml")
+    assert "anyone" in load_definitions(folder).segments  # a tier alone is enough
