@@ -220,4 +220,23 @@ def _not_json(raw: bytes | str, exc: orjson.JSONDecodeError) -> str:
         except UnicodeDecodeError as bad:
             return (f"not valid JSON: byte 0x{raw[bad.start]:02x} at column {bad.start + 1} is not UTF-8 "
                     "(JSON text must be UTF-8)")
-    return f"not valid JSON: {exc}"
+    return f"not valid JSON: {_json_reason(raw, exc)}"
+
+
+def _json_reason(raw: bytes | str, exc: orjson.JSONDecodeError) -> str:
+    """orjson's reason in the words of one message: its "line 1" means the message, not
+    the file's line, and a line cut short (a file still being written, a truncated
+    upload) is said to be so instead of as a control character inside a string."""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    reason = exc.msg
+    rest = text[exc.pos:]
+    if not text.strip():
+        return "empty, no JSON at all"
+    if reason == "unexpected end of data" or (reason.startswith("unexpected control character") and rest.strip() == ""):
+        return "it ends before the JSON is complete (cut short?)"
+    place = f"column {exc.colno}" if exc.lineno == 1 else f"line {exc.lineno} of the message, column {exc.colno}"
+    if reason.startswith("unexpected control character") and rest:
+        return f"{reason} (U+{ord(rest[0]):04X}, which JSON needs escaped) at {place}"
+    if reason == "unexpected content after document":
+        return f"more text after the JSON value at {place} (two events on one line?)"
+    return f"{reason} at {place}"

@@ -214,3 +214,25 @@ def test_an_event_id_that_is_no_text_is_named_as_such_not_as_missing() -> None:
                                 (MISSING, "missing_field", "missing or empty 'event_id' (must be a string)")):
         raw = _message({"event_id": value, "type": "page_view", "customer_id": "c-1", "timestamp": 1})
         assert _outcome(parse_event, raw) == ("refused", code, reason), value
+
+
+@pytest.mark.parametrize(("raw", "reason"), [
+    # a file still being written, or an upload cut off: in a string, between fields, at the end
+    (b'{"event_id": "e1", "type": "page_view", "customer_id": "c1", "timest\n',
+     "it ends before the JSON is complete (cut short?)"),
+    (b'{"event_id": "e1", "type": "page_view",\n', "it ends before the JSON is complete (cut short?)"),
+    (b'{"event_id": "e1"', "it ends before the JSON is complete (cut short?)"),
+    (b'{"event_id": "e\t1"}\n', "unexpected control character in string (U+0009, which JSON needs escaped) "
+                                "at column 16"),
+    (b'{"event_id": "e1"}{"event_id": "e2"}\n', "more text after the JSON value at column 19 (two events on one "
+                                                "line?)"),
+    (b'{\n"event_id": "e1",\n}', "trailing comma is not allowed at line 2 of the message, column 17"),
+    (b"   \n", "empty, no JSON at all"),
+])
+def test_json_that_cannot_be_read_is_explained_in_the_words_of_one_line(raw: bytes, reason: str) -> None:
+    """orjson's "line 1 column 62" named the message's line 1 beside the file's line
+    number, and a line cut short was reported as a control character in a string."""
+    with pytest.raises(BadEvent) as caught:
+        parse_event(raw)
+    assert str(caught.value) == f"not valid JSON: {reason}"
+    assert caught.value.code == "invalid_json"
