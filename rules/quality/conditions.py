@@ -80,9 +80,9 @@ def bound(node: ast.Node) -> Bound | None:
 
 
 def domain(operand: ast.Node) -> Interval:
-    """Values an operand can take at all: counts are never negative."""
+    """Values an operand can take at all: counts are whole numbers, never negative."""
     if isinstance(operand, ast.Call) and operand.function == "count":
-        return Interval(low=0, low_open=False)
+        return Interval(low=0, low_open=False, integer=True)
     return Interval()
 
 
@@ -119,8 +119,9 @@ def verdict(node: ast.Node) -> Verdict:
     if isinstance(node, ast.IsNull) and never_null(node.operand):
         return Verdict(ALWAYS if node.negated else NEVER, f"{node.operand.text} is never null")  # type: ignore[attr-defined]
     if isinstance(node, ast.Not):
-        inner = verdict(node.operand)
-        return Verdict(NEVER, inner.reason) if inner.truth == ALWAYS else UNKNOWN
+        inner = verdict(node.operand)  # (not of a never-true part may be null, not true: unknown)
+        return Verdict(NEVER, f"'{node.text}' negates a condition that always holds ({inner.reason})") \
+            if inner.truth == ALWAYS else UNKNOWN
     if isinstance(node, ast.Logical):
         return _and(node) if node.op == "and" else _or(node)
     if isinstance(node, ast.Compare) and literal_number(node.left) and literal_number(node.right):

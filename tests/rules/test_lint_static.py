@@ -182,3 +182,35 @@ def test_comparison_of_two_constants(write_yaml) -> None:
             {A}
     """)
     assert found == [("never-holds", 3, "switched_off")]
+
+
+THRESHOLDS = [0, 1, 2, 2.5, 3, 4]
+COMPARE = {">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b}
+
+
+def test_hysteresis_of_counts_is_judged_over_whole_numbers(write_yaml) -> None:
+    """A count is a whole number: `> 2` / `< 3` leaves no value where both hold (it was
+    reported as flapping 'for values > 2 and < 3'), and is the exact opposite. Each
+    pair of thresholds is checked against the counts 0..10 one by one."""
+    pairs = [(enter_op, a, leave_op, b) for enter_op in (">", ">=") for leave_op in ("<", "<=")
+             for a in THRESHOLDS for b in THRESHOLDS]
+    text = "segments:\n" + "".join(
+        f"  s{i}:\n    when: count(order_placed) {eo} {a}\n    exit_when: count(order_placed) {lo} {b}\n    {{A}}\n"
+        for i, (eo, a, lo, b) in enumerate(pairs))
+    found: dict[str | None, set[str]] = {}
+    for check, _, segment in lint(write_yaml, text):
+        found.setdefault(segment, set()).add(check)
+    for i, (enter_op, a, leave_op, b) in enumerate(pairs):
+        enters = {n for n in range(11) if COMPARE[enter_op](n, a)}  # every threshold is below 10
+        leaves = {n for n in range(11) if COMPARE[leave_op](n, b)}
+        flaps, opposite = bool(enters & leaves), not (enters & leaves) and enters | leaves == set(range(11))
+        expected = {"never-holds"} if not leaves else {"hysteresis"} if flaps or opposite else set()
+        if enters == set(range(11)):
+            expected.add("always-holds")
+        assert found.get(f"s{i}", set()) == expected, (enter_op, a, leave_op, b)
+
+
+def test_the_negation_of_a_constant_is_named_as_such(write_yaml) -> None:
+    folder = write_yaml(f"segments:\n  nobody:\n    when: not true\n    {ACTION}\ndestinations:\n  group: {{type: redis}}\n")
+    (finding,) = static_findings(load_definitions(folder))
+    assert finding.check == "never-holds" and "'not true' negates a condition that always holds" in finding.message
