@@ -65,7 +65,17 @@ def population_findings(definitions: Definitions, sizes: list[SegmentSize], pair
                         min_size: int, max_share: float, max_overlap: float,
                         ignored: Container[str] = ()) -> list[Finding]:
     """Too narrow, too broad, never entered, and overlapping segments. A segment never
-    entered is not also called too narrow, unless `never-entered` is among `ignored`."""
+    entered is not also called too narrow, unless `never-entered` is among `ignored`.
+    A too-broad segment overlaps every other broad one (two segments of 95 % share at
+    least 90 %): those overlaps are named in its too-broad warning, not one warning
+    each, unless `too-broad` is among `ignored`."""
+    broad = {size.segment for size in sizes if size.share > max_share} if "too-broad" not in ignored else set()
+    overlapping: dict[str, list[str]] = {name: [] for name in broad}
+    for pair in pairs:
+        if pair.jaccard > max_overlap:
+            for name, other in ((pair.first, pair.second), (pair.second, pair.first)):
+                if name in broad:
+                    overlapping[name].append(other)
     found: list[Finding] = []
     for size in sizes:
         segment = definitions.segments[size.segment]
@@ -76,10 +86,14 @@ def population_findings(definitions: Definitions, sizes: list[SegmentSize], pair
             found.append(Finding("too-narrow", f"segment {size.segment!r} has {size.members:,} member{'s' if size.members != 1 else ''}, fewer than "
                                  f"--min-size {min_size:,}", segment.origin, size.segment))
         if size.share > max_share:
+            others = overlapping.get(size.segment)
+            also = (f"; so it overlaps {', '.join(map(repr, others))} by more than --max-overlap {max_overlap:.2f}"
+                    if others else "")
             found.append(Finding("too-broad", f"segment {size.segment!r} holds {size.share:.1%} of customers, more "
-                                 f"than --max-share {max_share:.4g} ({max_share * 100:.4g} %)", segment.origin, size.segment))
+                                 f"than --max-share {max_share:.4g} ({max_share * 100:.4g} %){also}", segment.origin,
+                                 size.segment))
     for pair in pairs:
-        if pair.jaccard > max_overlap:
+        if pair.jaccard > max_overlap and pair.first not in broad and pair.second not in broad:
             second = definitions.segments[pair.second]
             found.append(Finding("overlap", f"segments {pair.first!r} and {pair.second!r} overlap: Jaccard "
                                  f"{pair.jaccard:.2f} ({pair.both:,} of {pair.either:,} customers in both), more than "

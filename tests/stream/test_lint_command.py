@@ -200,3 +200,25 @@ def test_profile_times_that_cannot_be_read_are_counted(tmp_path, capsys) -> None
     assert code == 1
     assert found == {"3 of 10 customers have a profile.birthday": 7,  # the line of since(profile.birthday)
                      "1 of 10 customers have a profile.created_at": 3}
+
+
+def test_overlaps_of_a_too_broad_segment_are_named_in_its_one_warning(tmp_path, capsys) -> None:
+    """Three segments that everyone enters made three overlap warnings beside their
+    three too-broad ones; each pair is now named once, in the too-broad warnings."""
+    everyone = "".join(f"  all_{n}:\n    when: count(page_view) >= 0\n    on_enter: [{{group: {{add: x}}}}]\n"
+                       for n in "abc")
+    (tmp_path / "defs.yaml").write_text(DEFS.replace("segments:\n", "segments:\n" + everyone))
+    lines = [view(f"v{i}", f"c-{i}", 1 + i % 9) for i in range(20)] + [order("o1", "c-1", 12, 150)]
+    (tmp_path / "events.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    args = [str(tmp_path / "defs.yaml"), "--events", str(tmp_path / "events.jsonl"), "--min-size", "0"]
+    _, report = lint_json(capsys, *args)
+    warnings = {(w["check"], w["segment"]): w["message"] for w in report["warnings"]}
+    assert not [key for key in warnings if key[0] == "overlap"]
+    for name in ("all_a", "all_b", "all_c", "viewer", "everyone"):  # each holds all 20 customers
+        others = sorted({"all_a", "all_b", "all_c", "viewer", "everyone"} - {name})
+        message = warnings[("too-broad", name)]
+        assert message.startswith(f"segment {name!r} holds 100.0% of customers")
+        assert sorted(message.split("so it overlaps ")[1].split(" by more")[0].replace("'", "").split(", ")) == others
+    _, report = lint_json(capsys, *args, "--ignore", "too-broad")
+    overlapping = {(w["segment"], w["message"].split("'")[1]) for w in report["warnings"] if w["check"] == "overlap"}
+    assert len(overlapping) == 10  # every pair of the five, once the too-broad warnings are not wanted
