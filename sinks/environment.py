@@ -2,8 +2,9 @@
 
 Only upper-case names are environment variables (`${CRM_SECRET}`); lower-case ones
 such as `${customer_id}` or `${profile.email}` are left for the email templates to
-fill per message. A variable that is not set stops the start with its name, rather
-than sending mail to an empty host or signing webhooks with an empty secret.
+fill per message. A variable that is not set, or set but empty (`SMTP_HOST=` in an
+env file), stops the start with its name, rather than sending mail to an empty host
+or signing webhooks with an empty secret.
 """
 from __future__ import annotations
 
@@ -17,20 +18,21 @@ VARIABLE = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 
 
 class MissingVariables(Exception):
-    def __init__(self, missing: list[tuple[str, str]]) -> None:
+    def __init__(self, missing: list[tuple[str, str, str]]) -> None:
         self.missing = missing
-        lines = [f"destination {dest!r}: environment variable {name} is not set" for dest, name in missing]
+        lines = [f"destination {dest!r}: environment variable {name} is {state}" for dest, name, state in missing]
         super().__init__("\n".join(lines))
 
 
-def _expand(value: object, environ: Mapping[str, str], missing: set[str]) -> object:
+def _expand(value: object, environ: Mapping[str, str], missing: dict[str, str]) -> object:
     if isinstance(value, str):
         def replace(match: re.Match[str]) -> str:
             name = match.group(1)
-            if name not in environ:
-                missing.add(name)
+            found = environ.get(name)
+            if found is None or not found.strip():
+                missing[name] = "not set" if found is None else "set but empty"
                 return ""
-            return environ[name]
+            return found
         return VARIABLE.sub(replace, value)
     if isinstance(value, dict):
         return {key: _expand(item, environ, missing) for key, item in value.items()}
@@ -46,12 +48,12 @@ def resolve_destinations(definitions: Definitions, environ: Mapping[str, str] | 
     used = {action.destination for segment in definitions.segments.values()
             for action in segment.on_enter + segment.on_exit}
     resolved: dict[str, Destination] = {}
-    problems: list[tuple[str, str]] = []
+    problems: list[tuple[str, str, str]] = []
     for name, destination in sorted(definitions.destinations.items()):
-        missing: set[str] = set()
+        missing: dict[str, str] = {}
         settings = _expand(destination.settings, environ, missing)
         if name in used:
-            problems.extend((name, variable) for variable in sorted(missing))
+            problems.extend((name, variable, missing[variable]) for variable in sorted(missing))
         assert isinstance(settings, dict)
         resolved[name] = Destination(name, destination.type, settings, destination.origin)
     if problems:

@@ -73,6 +73,15 @@ def test_missing_variable_stops_the_start(tmp_path: Path, monkeypatch: pytest.Mo
     assert "destination 'crm': environment variable CRM_URL is not set" in capsys.readouterr().err
 
 
+def test_a_variable_set_but_empty_stops_the_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """`CRM_SECRET=` in an env file would sign every webhook with an empty secret."""
+    monkeypatch.setenv("CRM_URL", "http://127.0.0.1:1/hook")
+    monkeypatch.setenv("CRM_SECRET", " ")
+    assert cli.run(parse(cli, "--segments", str(write_segments(tmp_path)))) == 1
+    assert "destination 'crm': environment variable CRM_SECRET is set but empty" in capsys.readouterr().err
+
+
 def test_sinks_process_works_and_stops_on_sigterm(broker: EmbeddedBroker, tmp_path: Path, redis_url: str,
                                                   prefix: str) -> None:
     run = uuid.uuid4().hex[:8]
