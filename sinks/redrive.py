@@ -52,12 +52,13 @@ async def _assigned(consumer: AIOKafkaConsumer, timeout: float) -> set[TopicPart
     return set(consumer.assignment())
 
 
-async def redrive(settings: Settings, sink_settings: SinkSettings, dispatcher: Dispatcher,
+async def redrive(settings: Settings, sink_settings: SinkSettings, dispatcher: Dispatcher | None,
                   from_beginning: bool = False, list_only: bool = False, idle: float = 3.0,
                   out: TextIO = sys.stdout, definitions: Definitions | None = None) -> RedriveReport:
     """`definitions`: what the segments of dead letters made under other definitions
     than the sinks had do now (see `sinks.processor.UNRESOLVED`); without them such
-    letters are dead-lettered again."""
+    letters are dead-lettered again. `dispatcher` may be None only with `list_only`."""
+    assert dispatcher is not None or list_only
     topic = sink_settings.sink_dlq_topic
     await kafka.ensure_topics(settings, [topic])
     consumer = kafka.consumer(settings, sink_settings.redrive_group, topic, max_records=sink_settings.sink_batch)
@@ -110,6 +111,7 @@ async def redrive(settings: Settings, sink_settings: SinkSettings, dispatcher: D
             if list_only:
                 last_new = time.monotonic()
                 continue
+            assert dispatcher is not None
             dead = await dispatcher.deliver(deliveries)
             report.redriven += len(deliveries) - len(dead)
             report.dead_again += len(dead)

@@ -4,11 +4,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from aiokafka.errors import KafkaError
 
 from sinks import settings as sink_settings_module
-from sinks.app import prepare_from_arguments
+from sinks.app import configure_logging, prepare_from_arguments
 from sinks.redrive import redrive
 from sinks.registry import close_all, start_all
 
@@ -26,6 +28,8 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.list_only:
+        return _list(args)
     loaded = prepare_from_arguments(args)
     if loaded is None:
         return 1
@@ -34,19 +38,37 @@ def run(args: argparse.Namespace) -> int:
     async def main() -> int:
         await start_all(prepared.sinks, prepared.context)
         try:
-            report = await redrive(settings, sink, prepared.dispatcher, args.from_beginning, args.list_only, args.idle,
+            report = await redrive(settings, sink, prepared.dispatcher, args.from_beginning, idle=args.idle,
                                    definitions=prepared.definitions)
         finally:
             await close_all(prepared.sinks, prepared.context)
-        if args.list_only:
-            print(f"{report.read} dead letter(s)", file=sys.stderr)
-            return 0
         print(f"redrive: {report.read} read, {report.redriven} done, {report.dead_again} dead-lettered again, "
               f"{report.unreadable} unreadable"
               + (f", {report.unknown_segment} of segments these definitions lack (skipped)" if report.unknown_segment else ""),
               file=sys.stderr)
         return 1 if report.dead_again else 0
 
+    return _stopped_on_errors(main)
+
+
+def _list(args: argparse.Namespace) -> int:
+    """`--list` runs no action: no destinations to set up, no variables to need."""
+    configure_logging()
+    try:
+        settings, sink = sink_settings_module.from_arguments(args)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+
+    async def main() -> int:
+        report = await redrive(settings, sink, None, args.from_beginning, list_only=True, idle=args.idle)
+        print(f"{report.read} dead letter(s)", file=sys.stderr)
+        return 0
+
+    return _stopped_on_errors(main)
+
+
+def _stopped_on_errors(main: Callable[[], Coroutine[Any, Any, int]]) -> int:
     try:
         return asyncio.run(main())
     except (OSError, TimeoutError, KafkaError) as exc:
