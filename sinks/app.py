@@ -16,7 +16,6 @@ from sinks.dispatch import Dispatcher
 from sinks.environment import MissingVariables, resolve_destinations
 from sinks.profiles import HttpProfileLookup
 from sinks.registry import build_sinks, check_templates
-from sinks.retry import RetryPolicy
 from sinks.settings import SinkSettings
 from sinks.stats import SinkStats, StatsCollector
 from stream.settings import Settings
@@ -72,8 +71,7 @@ def prepare(settings: Settings, sink_settings: SinkSettings) -> Prepared:
         registry = CollectorRegistry()
         registry.register(StatsCollector(stats))
         start_http_server(sink_settings.metrics_port, registry=registry)
-    policy = RetryPolicy(sink_settings.max_retries, sink_settings.retry_base, sink_settings.retry_max)
-    return Prepared(definitions, context, sinks, stats, Dispatcher(sinks, policy, stats))
+    return Prepared(definitions, context, sinks, stats, Dispatcher(sinks, sink_settings.retry_policy(), stats))
 
 
 def prepare_from_arguments(args: object) -> tuple[Settings, SinkSettings, Prepared] | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +35,11 @@ class PermanentError(Exception):
 
 class HeldBack(Exception):
     """Not attempted, because an earlier action of the same customer failed: kept in order."""
+
+
+class NotStarted(Exception):
+    """Not attempted, because the attempt's time was up (a slow or hung destination):
+    left for the next attempt, so one attempt cannot hold the round for long."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +65,10 @@ class Sink(ABC):
         """Release clients."""
 
     @abstractmethod
-    async def deliver(self, batch: Sequence[Delivery]) -> list[Outcome]:
-        """Carry out every delivery; one outcome per delivery, in order. Never raises."""
+    async def deliver(self, batch: Sequence[Delivery], deadline: float | None = None) -> list[Outcome]:
+        """Carry out every delivery; one outcome per delivery, in order. Never raises.
+        `deadline` (`time.monotonic()`): sinks that send one message at a time start
+        none after it (`NotStarted`); batch writes ignore it."""
 
 
 class OrderedSink(Sink):
@@ -78,7 +86,7 @@ class OrderedSink(Sink):
     async def deliver_one(self, item: Delivery) -> Status:
         """Send one message; raise on failure."""
 
-    async def deliver(self, batch: Sequence[Delivery]) -> list[Outcome]:
+    async def deliver(self, batch: Sequence[Delivery], deadline: float | None = None) -> list[Outcome]:
         outcomes: list[Outcome | None] = [None] * len(batch)
         by_customer: dict[str, list[int]] = {}
         for index, item in enumerate(batch):
@@ -91,6 +99,10 @@ class OrderedSink(Sink):
                 for index in indexes:
                     if failed:
                         outcomes[index] = HeldBack("an earlier action of this customer failed")
+                        continue
+                    if deadline is not None and time.monotonic() >= deadline:
+                        outcomes[index] = NotStarted("not started: the attempt's time was up (a slow or hung "
+                                                     "destination)")
                         continue
                     try:
                         outcomes[index] = await self.deliver_one(batch[index])

@@ -100,7 +100,7 @@ class CsvSink(Sink):
         finally:
             os.close(fd)  # closing releases the lock
 
-    async def deliver(self, batch: Sequence[Delivery]) -> list[Outcome]:
+    async def deliver(self, batch: Sequence[Delivery], deadline: float | None = None) -> list[Outcome]:
         if not str(self.path) or str(self.path) == ".":
             return [PermanentError(f"csv destination {self.name!r} has no path")] * len(batch)
         try:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from sinks.base import Delivery, HeldBack, PermanentError, Sink, Status
+from sinks.base import Delivery, HeldBack, NotStarted, PermanentError, Sink, Status
 from sinks.retry import RetryPolicy
 from sinks.stats import SinkStats
 
@@ -50,7 +50,7 @@ class Dispatcher:
 
     async def _attempt(self, sink: Sink, items: Sequence[Delivery]) -> list[Status | Exception]:
         try:
-            outcomes = await sink.deliver(items)
+            outcomes = await sink.deliver(items, deadline=time.monotonic() + self.policy.attempt_budget)
         except Exception as exc:  # noqa: BLE001 - a sink bug must not lose the batch
             return [exc] * len(items)
         if len(outcomes) != len(items):
@@ -84,8 +84,12 @@ class Dispatcher:
                 self.stats.took(name, time.monotonic() - started, finished)
             if not retry:
                 break
-            failed = [error for error in errors if not isinstance(error, HeldBack)]
-            held = f", {len(retry) - len(failed)} of them held back in order" if len(failed) < len(retry) else ""
+            failed = [error for error in errors if not isinstance(error, (HeldBack, NotStarted))]
+            waiting = sum(isinstance(error, NotStarted) for error in errors)
+            held = f", {len(retry) - len(failed) - waiting} of them held back in order" \
+                if len(failed) + waiting < len(retry) else ""
+            if waiting:
+                held += f", {waiting} not started in the attempt's {self.policy.attempt_budget:g} s"
             cause = f": {describe(failed[0])}" if failed else ""
             log.warning("%s: attempt %d of %d: %d action(s) to retry%s%s", name, attempt, self.policy.attempts,
                         len(retry), held, cause)

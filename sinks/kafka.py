@@ -30,16 +30,19 @@ def client_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
-def consumer(settings: Settings, group: str, *topics: str, max_records: int = 1000) -> AIOKafkaConsumer:
+def consumer(settings: Settings, group: str, *topics: str, max_records: int = 1000,
+             round_limit: float = 900.0) -> AIOKafkaConsumer:
     """A consumer in `group` that commits only when told to, from the earliest offset
-    when the group has none (a new sinks group starts with the whole retained stream)."""
+    when the group has none (a new sinks group starts with the whole retained stream).
+    `round_limit`: the longest a round between two fetches can take (`RetryPolicy.round_limit`);
+    a member silent for longer is taken out of the group and its round runs again."""
     return AIOKafkaConsumer(
         *topics, group_id=group, enable_auto_commit=False, auto_offset_reset="earliest",
         max_poll_records=max_records, fetch_max_wait_ms=max(settings.fetch_wait_ms, 50),
         session_timeout_ms=int(settings.session_timeout * 1000),
         heartbeat_interval_ms=max(100, int(settings.session_timeout * 1000) // 3),
         rebalance_timeout_ms=int(settings.rebalance_timeout * 1000),
-        max_poll_interval_ms=900_000,  # a batch may wait out a destination's retries
+        max_poll_interval_ms=int(max(900.0, round_limit + 60.0) * 1000),  # a batch waits out a destination's retries
         **client_options(settings),
     )
 

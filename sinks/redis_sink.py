@@ -26,7 +26,7 @@ class RedisSink(Sink):
         url, self.prefix = context.redis_for(destination.settings)
         self.client = context.redis.get(url)
 
-    async def deliver(self, batch: Sequence[Delivery]) -> list[Outcome]:
+    async def deliver(self, batch: Sequence[Delivery], deadline: float | None = None) -> list[Outcome]:
         outcomes: list[Outcome] = [RuntimeError("not delivered")] * len(batch)
         calls: list[Call] = []
         positions: list[int] = []

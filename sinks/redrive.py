@@ -61,7 +61,8 @@ async def redrive(settings: Settings, sink_settings: SinkSettings, dispatcher: D
     assert dispatcher is not None or list_only
     topic = sink_settings.sink_dlq_topic
     await kafka.ensure_topics(settings, [topic])
-    consumer = kafka.consumer(settings, sink_settings.redrive_group, topic, max_records=sink_settings.sink_batch)
+    consumer = kafka.consumer(settings, sink_settings.redrive_group, topic, max_records=sink_settings.sink_batch,
+                              round_limit=sink_settings.retry_policy().round_limit())
     producer = kafka.producer(settings)
     report = RedriveReport()
     stop_at: dict[TopicPartition, int] = {}  # first offset this run wrote, per partition

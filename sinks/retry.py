@@ -12,11 +12,17 @@ import random
 from dataclasses import dataclass
 
 
+SLOWEST_MESSAGE = 120.0
+"""Seconds one message may take once started (an email: profile lookup, connect,
+each SMTP step under its own timeout), for the bound of a round."""
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     max_retries: int = 5
     base: float = 0.2  # seconds before the first retry (before jitter)
     cap: float = 10.0  # longest single wait
+    attempt_budget: float = 60.0  # seconds in which one attempt at a destination starts messages
 
     @property
     def attempts(self) -> int:
@@ -30,3 +36,10 @@ class RetryPolicy:
     def budget(self) -> float:
         """The longest a destination may be down before actions are dead-lettered."""
         return float(sum(min(self.cap, self.base * 2 ** (n - 1)) for n in range(1, self.max_retries + 1)))
+
+    def round_limit(self) -> float:
+        """The longest one round can take, whatever a destination does: each attempt
+        starts messages for `attempt_budget` seconds and the last ones started finish
+        within `SLOWEST_MESSAGE`, plus the waits between attempts. The consumer's poll
+        interval must be longer, or a round past it runs again."""
+        return self.attempts * (self.attempt_budget + SLOWEST_MESSAGE) + self.budget()

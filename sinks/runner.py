@@ -40,7 +40,8 @@ class SinksRunner:
         names = [self.settings.changes_topic, self.sink_settings.sink_dlq_topic]
         await kafka.ensure_topics(self.settings, names)
         consumer = kafka.consumer(self.settings, self.sink_settings.sinks_group, self.settings.changes_topic,
-                                  max_records=self.sink_settings.sink_batch)
+                                  max_records=self.sink_settings.sink_batch,
+                                  round_limit=self.sink_settings.retry_policy().round_limit())
         self.consumer = consumer
         self.stats.lag = lambda: _lag(consumer)
         producer = kafka.producer(self.settings)

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from sinks.retry import RetryPolicy
 from stream import settings as worker_settings
 
 
@@ -25,9 +26,13 @@ class SinkSettings:
     max_retries: int = 5
     retry_base: float = 0.2
     retry_max: float = 10.0
+    attempt_budget: float = 60.0
     sink_batch: int = 1000
     profile_url: str = ""
     metrics_port: int = 0
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(self.max_retries, self.retry_base, self.retry_max, self.attempt_budget)
 
 
 HELP = {
@@ -40,6 +45,8 @@ HELP = {
     "max_retries": "retries of a failing action before it is dead-lettered",
     "retry_base": "seconds before the first retry; doubles each retry, with jitter",
     "retry_max": "longest wait between two retries, in seconds",
+    "attempt_budget": "seconds one attempt at a destination goes on starting messages; the rest wait for the next "
+                      "attempt, so a hung destination cannot hold a round for long",
     "sink_batch": "most change events handled per round",
     "profile_url": "base URL answering GET /customers/<id> with profile and traits for email templates",
     "metrics_port": "serve Prometheus metrics on this port (0: off)",

@@ -90,3 +90,21 @@ async def test_a_redirect_is_dead_lettered_not_followed(context: SinkContext, ho
     assert hook_server.landings == 0 and hook_server.received == []
     assert len(dead) == 1 and dead[0].attempts == 1
     assert "answered 301, a redirect to /landing" in dead[0].error
+
+
+async def test_a_hung_receiver_holds_an_attempt_only_for_its_budget(context: SinkContext, hook_server) -> None:
+    """A receiver that takes connections and never answers: 60 messages at 16 at a time,
+    each waiting out its timeout, held the round for four timeouts per attempt (with a
+    thousand messages, past the consumer's poll interval, so the round ran again and
+    dead-lettered everything twice). Messages not started within the attempt's budget
+    wait for the next attempt, here the last: they are dead-lettered unsent."""
+    hook_server.delay = 2.0
+    sink = hook_sink(context, hook_server.url, timeout=0.3)
+    policy = RetryPolicy(max_retries=0, attempt_budget=0.5)
+    items = [Delivery(change(f"c-{n}", 1), HOOK) for n in range(60)]
+    dead = await Dispatcher({"crm": sink}, policy, SinkStats()).deliver(items)
+    await sink.close()
+    assert [letter.delivery for letter in dead] == items  # nothing lost, in order
+    unsent = [letter for letter in dead if letter.error.startswith("NotStarted: not started")]
+    assert hook_server.requests + len(unsent) == 60 and unsent  # each message either tried or left unsent
+    assert all(letter.attempts == 1 for letter in dead)
