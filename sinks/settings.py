@@ -59,7 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for item in fields(SinkSettings):
         env = "SEGMENTER_" + item.name.upper()
         parser.add_argument("--" + item.name.replace("_", "-"), dest=item.name, default=None,
-                            help=f"{HELP[item.name]} (default {item.default}) [env {env}]")
+                            help=f"{HELP[item.name]}{f' (default {item.default})' if item.default != '' else ''} "
+                                 f"[env {env}]")
 
 
 def from_arguments(args: argparse.Namespace | None = None,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -69,13 +70,36 @@ HELP = {
     "delivery": "batch (default: each fetch goes straight to the evaluator) or stream (a Faust agent)",
     "processes": "worker processes to run as one worker, at most one per core; they split the partitions, "
                  "process i keeps its store in <data-dir>/process-<i> and serves HTTP on <web-port>+i",
+    "changes_topic": "where enter/exit changes are published (key: customer id)",
+    "dlq_topic": "where unusable input events go, with the reason",
+    "repartition_topic": "internal: events re-keyed by customer, so one worker holds each customer",
+    "app_id": "Kafka consumer group and prefix of the table's changelog topic; workers with the same id "
+              "share the work",
+    "batch_size": "with --delivery stream: most events a round takes (batch delivery takes whole fetches)",
+    "batch_wait": "with --delivery stream: seconds a round waits for more events to fill it",
+    "fetch_wait_ms": "longest a fetch waits for data, in milliseconds",
+    "producer_linger": "seconds the producer waits to fill a batch of changes",
+    "max_event_bytes": "larger input messages are dead-lettered",
+    "sasl_mechanism": "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
+    "sasl_username": "SASL user name",
+    "sasl_password": "SASL password",
+    "ssl_cafile": "CA certificates to trust the brokers with (PEM)",
+    "ssl_certfile": "client certificate (PEM), for brokers that require one",
+    "ssl_keyfile": "the client certificate's private key (PEM)",
+    "replication": "replication factor of the topics the worker creates",
+    "session_timeout": "seconds without a heartbeat before Kafka takes a worker out of the group",
+    "rebalance_timeout": "seconds workers have to rejoin the group during a rebalance",
 }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     for item in fields(Settings):
         flag, env = _flag(item.name), " or ".join(_variables(item.name))
-        help_text = HELP.get(item.name, item.name.replace("_", " "))
+        help_text = HELP[item.name]
+        default = item.default_factory() if item.default_factory is not dataclasses.MISSING else item.default
+        shown = ",".join(default) if isinstance(default, list) else default
+        if shown not in ("", None) and "(default" not in help_text:
+            help_text += f" (default {shown})"
         parser.add_argument(flag, dest=item.name, action="append" if item.name in LISTS else "store",
                             default=None, help=f"{help_text} [env {env}]")
 
