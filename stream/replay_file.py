@@ -157,6 +157,12 @@ def final_memberships(engine: Engine) -> dict[str, list[str]]:
     return {customer: engine.memberships(customer)[0] for customer in engine.customers()}
 
 
+def final_holdouts(engine: Engine) -> dict[str, list[str]]:
+    """Customer id -> the segments whose holdout group holds the customer, for those in any."""
+    found = {customer: engine.memberships(customer)[1] for customer in engine.customers()}
+    return {customer: held for customer, held in found.items() if held}
+
+
 def report_bad_lines(path: Path, loaded: LoadedEvents, listed: Path | None = None) -> None:
     """The first bad lines on stderr; `listed`: the file that holds them all (replay's
     `--bad-lines`), named instead of the hint."""

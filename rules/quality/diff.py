@@ -18,15 +18,23 @@ class SegmentDiff:
     unchanged: int = 0
     entered_sample: list[str] = field(default_factory=list)  # first customer ids, sorted
     exited_sample: list[str] = field(default_factory=list)
+    held_before: int = 0  # members in the segment's holdout (control) group
+    held_after: int = 0
 
     def to_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
 
 
 def segment_diffs(before: Mapping[str, Sequence[str]], after: Mapping[str, Sequence[str]],
-                  statuses: Mapping[str, str]) -> list[SegmentDiff]:
-    """One row per segment of either set, in `statuses` order; customers in id order."""
+                  statuses: Mapping[str, str], held_before: Mapping[str, Sequence[str]] | None = None,
+                  held_after: Mapping[str, Sequence[str]] | None = None) -> list[SegmentDiff]:
+    """One row per segment of either set, in `statuses` order; customers in id order.
+    `held_before`/`held_after`: customer -> segments whose holdout group holds them."""
     rows = {name: SegmentDiff(name, status) for name, status in statuses.items()}
+    for held, attribute in ((held_before or {}, "held_before"), (held_after or {}, "held_after")):
+        for segments in held.values():
+            for name in segments:
+                setattr(rows[name], attribute, getattr(rows[name], attribute) + 1)
     for customer in sorted(set(before) | set(after)):
         old, new = set(before.get(customer, ())), set(after.get(customer, ()))
         for name in old | new:
@@ -46,10 +54,20 @@ def segment_diffs(before: Mapping[str, Sequence[str]], after: Mapping[str, Seque
     return list(rows.values())
 
 
-def customer_diffs(before: Mapping[str, Sequence[str]], after: Mapping[str, Sequence[str]]) -> Iterator[dict[str, object]]:
-    """Per customer whose segments differ: what they enter and exit, and both lists, by customer id."""
+def customer_diffs(before: Mapping[str, Sequence[str]], after: Mapping[str, Sequence[str]],
+                   held_before: Mapping[str, Sequence[str]] | None = None,
+                   held_after: Mapping[str, Sequence[str]] | None = None) -> Iterator[dict[str, object]]:
+    """Per customer whose segments or holdout groups differ: what they enter and exit,
+    and both lists, by customer id; `holdout_before`/`holdout_after` when the holdout
+    groups differ (a changed holdout share moves customers without moving members)."""
+    held_before, held_after = held_before or {}, held_after or {}
     for customer in sorted(set(before) | set(after)):
         old, new = before.get(customer, []), after.get(customer, [])
-        if set(old) != set(new):
-            yield {"customer_id": customer, "entered": sorted(set(new) - set(old)),
-                   "exited": sorted(set(old) - set(new)), "before": sorted(old), "after": sorted(new)}
+        old_held, new_held = set(held_before.get(customer, ())), set(held_after.get(customer, ()))
+        if set(old) != set(new) or old_held != new_held:
+            line: dict[str, object] = {"customer_id": customer, "entered": sorted(set(new) - set(old)),
+                                       "exited": sorted(set(old) - set(new)), "before": sorted(old),
+                                       "after": sorted(new)}
+            if old_held != new_held:
+                line.update(holdout_before=sorted(old_held), holdout_after=sorted(new_held))
+            yield line

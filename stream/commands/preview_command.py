@@ -20,8 +20,8 @@ from rules.quality.conditions import inline_traits
 from rules.quality.diff import SegmentDiff, customer_diffs, segment_diffs
 from rules.timeutil import format_timestamp
 from stream.progress import progress_bar
-from stream.replay_file import (OutputError, checked_inputs, evaluate, final_memberships, nothing_to_evaluate,
-                                output_file, read_events, report_bad_lines, wants_progress)
+from stream.replay_file import (OutputError, checked_inputs, evaluate, final_holdouts, final_memberships,
+                                nothing_to_evaluate, output_file, read_events, report_bad_lines, wants_progress)
 from stream.table import counted, format_table
 
 HELP = "compare memberships under new definitions with the live ones, over a file of events"
@@ -65,13 +65,13 @@ def run(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
             return 1
         engine, summary = evaluate(live, loaded, bar, as_of, label="live")
-        before = final_memberships(engine)
+        before, held_before = final_memberships(engine), final_holdouts(engine)
         del engine  # one engine in memory at a time
         engine, _ = evaluate(new, loaded, bar, as_of, label="new")
-        after = final_memberships(engine)
+        after, held_after = final_memberships(engine), final_holdouts(engine)
     report_bad_lines(args.events, loaded)
-    rows = segment_diffs(before, after, statuses(live, new))
-    moved = list(customer_diffs(before, after))
+    rows = segment_diffs(before, after, statuses(live, new), held_before, held_after)
+    moved = list(customer_diffs(before, after, held_before, held_after))
     if args.out:
         try:
             with output_file(args.out) as out:
@@ -87,7 +87,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print_text(header, rows)
     where = f", listed in {args.out}" if args.out else " (--out FILE lists them)"
-    print(f"{len(moved):,} customers change segments{where}", file=sys.stderr)
+    regrouped = sum(1 for line in moved if "holdout_before" in line and line["before"] == line["after"])
+    also = f" and {regrouped:,} only their holdout (control) groups" if regrouped else ""
+    print(f"{len(moved) - regrouped:,} customers change segments{also}{where}", file=sys.stderr)
     return 0
 
 
@@ -124,8 +126,14 @@ def _in_segment(node: ast.Node) -> set[str]:
 
 def _print_text(header: dict[str, object], rows: list[SegmentDiff]) -> None:
     print(f"{counted(header['customers'], 'customer')} as of {header['as_of']}: {header['live']} -> {header['new']}")
-    table = [(r.segment, r.status, r.before, r.after, r.entered, r.exited, r.unchanged) for r in rows]
-    print(format_table(("segment", "definition", "before", "after", "entered", "exited", "unchanged"), table))
+    table: list[tuple[object, ...]] = [(r.segment, r.status, r.before, r.after, r.entered, r.exited, r.unchanged)
+                                       for r in rows]
+    columns: tuple[str, ...] = ("segment", "definition", "before", "after", "entered", "exited", "unchanged")
+    if any(r.held_before or r.held_after for r in rows):  # only where some segment has a holdout
+        columns += ("held out",)
+        table = [(*line, f"{r.held_before:,} -> {r.held_after:,}" if r.held_before != r.held_after
+                  else f"{r.held_after:,}") for line, r in zip(table, rows)]
+    print(format_table(columns, table))
     for row in rows:
         for verb, count, sample in (("enter", row.entered, row.entered_sample), ("exit", row.exited, row.exited_sample)):
             if count:

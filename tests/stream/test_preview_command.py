@@ -154,3 +154,36 @@ def test_an_out_file_that_fails_is_one_line_and_the_definitions_are_kept(files, 
     assert main([*base, "--out", str(files["new"])]) == 1
     assert capsys.readouterr().err.startswith(f"{files['new']}: is a definitions file")
     assert files["new"].read_bytes() == kept
+
+
+def test_a_changed_holdout_share_shows_who_moves_into_the_control_group(files, capsys) -> None:
+    """Raising vip's holdout moves members into its control group without moving any
+    member: preview said 'changed' and then showed no effect at all. Checked against
+    the holdout lists of two separate replays."""
+    raised = files["dir"] / "holdout.yaml"
+    raised.write_text(EXAMPLE.read_text().replace("holdout: 10%", "holdout: 95%"))
+    held: list[dict[str, set[str]]] = []
+    for definitions, out in ((files["old"], "old-held.jsonl"), (raised, "new-held.jsonl")):
+        assert main(["replay", "--segments", str(definitions), "--events", str(files["events"]),
+                     "--memberships", str(files["dir"] / out)]) == 0
+        rows = map(orjson.loads, (files["dir"] / out).read_bytes().splitlines())
+        held.append({row["customer_id"]: set(row["holdout"]) for row in rows if row["holdout"]})
+    capsys.readouterr()
+    diff = files["dir"] / "holdout-diff.jsonl"
+    assert main(["preview", "--segments", str(raised), "--events", str(files["events"]), "--live", str(files["old"]),
+                 "--out", str(diff), "--json"]) == 0
+    out, err = capsys.readouterr()
+    vip = next(row for row in orjson.loads(out)["segments"] if row["segment"] == "vip")
+    in_vip = [sum("vip" in segments for segments in found.values()) for found in held]
+    assert (vip["held_before"], vip["held_after"]) == tuple(in_vip) and in_vip[0] < in_vip[1]
+    moved = {line["customer_id"]: line for line in map(orjson.loads, diff.read_bytes().splitlines())}
+    expected = {c for c in set(held[0]) | set(held[1]) if held[0].get(c, set()) != held[1].get(c, set())}
+    assert set(moved) == expected
+    for customer, line in moved.items():
+        assert line["before"] == line["after"] and not line["entered"] and not line["exited"]
+        assert set(line["holdout_after"]) == held[1].get(customer, set())
+    assert f"0 customers change segments and {len(expected)} only their holdout (control) groups" in err
+    assert main(["preview", "--segments", str(raised), "--events", str(files["events"]),
+                 "--live", str(files["old"])]) == 0
+    table = capsys.readouterr().out
+    assert f"{in_vip[0]} -> {in_vip[1]}" in next(line for line in table.splitlines() if line.startswith("vip "))
