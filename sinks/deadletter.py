@@ -38,8 +38,10 @@ def encode(letter: DeadLetter, now_ms: int | None = None) -> tuple[bytes, bytes]
     return item.change.customer_id.encode(), orjson.dumps(value, default=str)
 
 
-def decode(value: bytes) -> tuple[Delivery, dict[str, Any]]:
+def decode(value: bytes | None) -> tuple[Delivery, dict[str, Any]]:
     """The delivery to run again, and the whole record (for listing). Raises ValueError."""
+    if value is None:
+        raise ValueError("a record with a null value (a tombstone)")
     record = orjson.loads(value)
     if not isinstance(record, dict) or not isinstance(record.get("action"), dict):
         raise ValueError("not a sink dead letter")

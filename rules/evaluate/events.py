@@ -146,7 +146,7 @@ class _Wire(msgspec.Struct, gc=False):
 _decode = msgspec.json.Decoder(_Wire).decode
 
 
-def parse_event(raw: bytes | str, max_bytes: int = DEFAULT_MAX_BYTES,
+def parse_event(raw: bytes | str | None, max_bytes: int = DEFAULT_MAX_BYTES,
                 read_properties: Container[str] | None = None) -> Event:
     """Decode and validate one message; raises BadEvent with the reason.
 
@@ -161,6 +161,8 @@ def parse_event(raw: bytes | str, max_bytes: int = DEFAULT_MAX_BYTES,
     every event of a file in memory at once, and most events (page and product views)
     carry properties no definition reads: not keeping them nearly halves the memory a
     loaded file takes, and with it the time to load it."""
+    if raw is None:  # a Kafka record with a key and no value (a compaction tombstone)
+        raise BadEvent("no event: the message has a null value (a tombstone)", "invalid_json")
     if len(raw) > max_bytes:
         raise BadEvent(f"payload of {len(raw)} bytes is above the limit of {max_bytes}")
     if len(raw) > 2 * MAX_NESTING and _brackets(raw) > MAX_NESTING:

@@ -65,6 +65,15 @@ async def produce(bootstrap: str, topic: str, changes: list[dict]) -> None:
         await producer.stop()
 
 
+async def send_tombstone(bootstrap: str, topic: str) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, None, key=b"c-tombstone")
+    finally:
+        await producer.stop()
+
+
 async def read_topic(bootstrap: str, topic: str, settle: float = 1.0) -> list[dict]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50)
     await consumer.start()
@@ -154,10 +163,12 @@ async def test_sinks_and_redrive_through_kafka(broker: EmbeddedBroker, tmp_path:
         assert checked.returncode == 0, checked.stdout + checked.stderr
 
     hook_server.down = False
+    await send_tombstone(broker.bootstrap, sink.sink_dlq_topic)  # a null value stopped redrive with a TypeError
     hook_server.delay = 1.5  # each batch of 5 takes longer than --idle: that is work, not idle time
     report = await redrive(settings, dataclasses.replace(sink, sink_batch=5), prepared.dispatcher, idle=1.0)
     hook_server.delay = 0.0
-    assert (report.read, report.redriven, report.dead_again) == (len(backorders), len(backorders), 0)
+    assert (report.read, report.redriven, report.dead_again) == (len(backorders) + 1, len(backorders), 0)
+    assert report.unreadable == 1
     delivered = [orjson.loads(body) for _, body in hook_server.received]
     assert sorted((c["customer_id"], c["seq"]) for c in delivered) == sorted((c["customer_id"], c["seq"]) for c in backorders)
     for customer in {c["customer_id"] for c in backorders}:  # each customer's enter before its exit

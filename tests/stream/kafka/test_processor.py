@@ -473,6 +473,9 @@ def test_unusable_messages_go_to_the_dead_letter_topic_with_where_they_came_from
                                                        "timestamp": T0})),
         "too deep": (customer.encode(), event("x13", "page_view", T0, customer)[:-1]
                      + b',"properties":{"d":' + b"[" * 1100 + b"]" * 1100 + b"}}"),
+        # a key with a null value (a compaction tombstone) and an empty value
+        "tombstone": (customer.encode(), None),
+        "empty": (customer.encode(), b""),
     }
     good = [
         (customer.encode(), event("g-1", "page_view", T0, customer)),
@@ -505,6 +508,7 @@ def test_unusable_messages_go_to_the_dead_letter_topic_with_where_they_came_from
     assert str(limit + 1) in reasons["oversize"] and str(limit) in reasons["oversize"]
     assert "'anon:'" in reasons["visitor key"] and "'alias:'" in reasons["alias key"]
     assert "UTF-8" in reasons["invalid utf-8"] and "depth" in reasons["too deep"] and "type" in reasons["type list"]
+    assert "null value" in reasons["tombstone"] and "empty" in reasons["empty"]
     # the good messages around them were applied
     assert bus.engine.explain(customer, T0)["traits"]["views"] == 1  # type: ignore[index]
     assert [(c["segment"], c["cause"]) for c in bus.changes() if c["segment"] == "buyer"] == [("buyer", "g-2")]
