@@ -68,4 +68,9 @@ def from_arguments(args: argparse.Namespace | None = None,
     environ = dict(os.environ) if environ is None else environ
     sink = SinkSettings()
     worker_settings.fill(sink, args, environ)
+    for name, smallest, what in (("max_retries", 0, "0 or more"), ("sink_batch", 1, "1 or more"),
+                                 ("attempt_budget", 1e-9, "above 0 seconds (0 would start no message)"),
+                                 ("retry_base", 0, "0 or more seconds"), ("retry_max", 0, "0 or more seconds")):
+        if getattr(sink, name) < smallest:
+            raise ValueError(f"--{name.replace('_', '-')} must be {what}, not {getattr(sink, name)}")
     return worker_settings.from_arguments(args, environ), sink

@@ -186,3 +186,15 @@ def test_a_setting_unreadable_after_its_variable_is_filled_in_names_the_destinat
         build_sinks({"email": mail}, context)
     assert str(caught.value).startswith("destination 'email': a setting cannot be read (invalid literal for int()")
     assert "port='twenty-five'" in str(caught.value) and "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("flag", "value", "message"), [
+    ("--attempt-budget", "0", "--attempt-budget must be above 0 seconds (0 would start no message), not 0.0"),
+    ("--max-retries", "-1", "--max-retries must be 0 or more, not -1"),
+    ("--sink-batch", "0", "--sink-batch must be 1 or more, not 0"),
+])
+def test_settings_that_would_dead_letter_everything_are_refused(flag: str, value: str, message: str,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """An attempt budget of 0 would start no message and dead-letter every action."""
+    assert cli.run(parse(cli, flag, value)) == 1
+    assert message in capsys.readouterr().err
