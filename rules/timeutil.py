@@ -44,6 +44,22 @@ def format_duration(ms: int) -> str:
     return f"{ms}ms"
 
 
+def spell_duration(ms: int) -> str:
+    """`83d 10h 42m 10.062s`: days down to milliseconds, for a person reading a countdown
+    (`format_duration` would write `7209730062ms`, or `310h` for 12 days and 22 hours)."""
+    if ms == 0:
+        return "0s"
+    sign, rest = ("-" if ms < 0 else ""), abs(ms)
+    days, rest = divmod(rest, 86_400_000)
+    hours, rest = divmod(rest, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, millis = divmod(rest, 1000)
+    parts = [f"{value}{unit}" for value, unit in ((days, "d"), (hours, "h"), (minutes, "m")) if value]
+    if seconds or millis:
+        parts.append(f"{seconds}.{millis:03d}s" if millis else f"{seconds}s")
+    return sign + " ".join(parts)
+
+
 _read_datetime = msgspec.json.Decoder(datetime).decode
 
 

@@ -268,7 +268,7 @@ class Engine:
             assert self.program.compiler is not None
             self._explainer = Explainer(self.definitions, self.program.compiler)
         segments, holdout = self.memberships(key)
-        details = self._explainer.explain(state, now, set(holdout))
+        details = self._explainer.explain(state, now, set(holdout), anonymous=key.startswith(ANONYMOUS))
         return {"customer_id": key, "segments": segments, "holdout": holdout, **details}
 
     def customers(self) -> list[str]:

@@ -10,8 +10,8 @@ from rules.evaluate.compile import Compiler, truth
 from rules.evaluate.context import Context
 from rules.evaluate.state import CustomerState
 from rules.language import ast
-from rules.language.model import Definitions
-from rules.timeutil import format_duration
+from rules.language.model import Definitions, Segment
+from rules.timeutil import format_timestamp, spell_duration
 
 ATOMS = (ast.Compare, ast.Membership, ast.IsNull)
 
@@ -43,7 +43,8 @@ class Explainer:
             parts.append({"condition": part.text, "value": truth(self._value(part)(ctx))})  # type: ignore[operator]
         return {"condition": node.text, "value": truth(self._value(node)(ctx)) is True, "parts": parts}  # type: ignore[operator]
 
-    def explain(self, state: CustomerState, now: int, holdouts: set[str]) -> dict[str, object]:
+    def explain(self, state: CustomerState, now: int, holdouts: set[str], anonymous: bool = False) -> dict[str, object]:
+        """`anonymous`: the state is a visitor's, never identified (in no segment yet)."""
         ctx = Context(state.slots, state.profile, now, {s: state.member(s) for s in self.defs.segments})
         traits = {}
         for name in self.defs.traits:
@@ -60,8 +61,40 @@ class Explainer:
                 entry["exit_when"] = self._condition(segment.exit_when, ctx)
             if segment.tier:
                 entry["tier"] = segment.tier
+            entry["why"] = self._why(segment, entry, state, name in holdouts, anonymous)
             if name in state.flips:
+                # the next instant a time-based part of its conditions can change: the
+                # segment is evaluated again then, and membership may or may not change
                 entry["next_check"] = state.flips[name]
-                entry["next_check_in"] = format_duration(max(0, state.flips[name] - now))
+                entry["next_check_at"] = format_timestamp(state.flips[name])
+                entry["next_check_in"] = spell_duration(max(0, state.flips[name] - now))
             segments[name] = entry
         return {"traits": traits, "profile": dict(state.profile), "conditions": segments}
+
+    def _why(self, segment: Segment, entry: dict[str, object], state: CustomerState, held: bool,
+             anonymous: bool) -> str:
+        """The membership in one sentence, from the values shown beside it: which
+        condition decides, hysteresis, the tier level that matched first, the holdout."""
+        holds = entry["when"]["value"]  # type: ignore[index]
+        leave = entry["exit_when"]["value"] if "exit_when" in entry else None  # type: ignore[index]
+        if anonymous:
+            return "not a member: an anonymous visitor is in no segment until an identify links it to a customer"
+        if entry["member"]:
+            if holds and not leave:
+                why = "member: when holds"
+            elif segment.exit_when is not None and not leave:
+                why = (f"member: entered earlier and stays until exit_when holds "
+                       f"('{segment.exit_when.text}' does not)")
+            else:
+                why = "member until its next evaluation, which finds that it no longer holds"
+            if held:
+                why += (f"; in the {segment.holdout * 100:g} % holdout (control) group, so its actions do not run "
+                        "(it is counted, and its changes are published with holdout true)")
+            return why
+        earlier = [level for level in self.defs.levels_above(segment) if state.member(level)]
+        if earlier:
+            return (f"not a member: when holds, but level {earlier[0]!r} of tier {segment.tier!r} matched first"
+                    if holds else f"not a member: when does not hold (and level {earlier[0]!r} matched first)")
+        if holds:
+            return "not a member yet: when holds now; the change is made at its next evaluation"
+        return "not a member: when does not hold"

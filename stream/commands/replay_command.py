@@ -9,7 +9,8 @@ from pathlib import Path
 
 import orjson
 
-from rules import Change, DefinitionError, Engine, load_definitions
+from rules import Change, DefinitionError, Engine, Event, load_definitions
+from rules.evaluate.engine import ANONYMOUS
 from rules.language.model import Definitions
 from rules.language.loader import definition_files
 from rules.timeutil import format_timestamp
@@ -73,13 +74,14 @@ def _replay(args: argparse.Namespace, defs: Definitions, as_of: int | None) -> i
                 out.write(orjson.dumps({"line": line, "reason": reason}) + b"\n")
     unknown = 0
     for customer in args.explain:
-        explanation = engine.explain(customer, summary.as_of or 0)
+        explanation = explain(engine, customer, summary.as_of or 0)
         if explanation is None:
             unknown += 1
-            linked = engine.aliases.get(customer)
-            print(f"--explain: no customer {customer!r} in {args.events}"
-                  + (f"; it is an anonymous id of customer {linked!r}" if linked else ""), file=sys.stderr)
+            print(f"--explain: {_not_found(customer, loaded.events, args.events)}", file=sys.stderr)
         else:
+            if explanation["customer_id"] != customer:
+                print(f"--explain: {customer!r} is an anonymous id of customer {explanation['customer_id']!r}, "
+                      "explained below", file=sys.stderr)
             sys.stdout.write(orjson.dumps(explanation, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
     elapsed = time.perf_counter() - started
     report_bad_lines(args.events, loaded, listed=args.bad_lines)
@@ -102,3 +104,26 @@ def write_memberships(engine: Engine, path: Path) -> None:
         for customer in engine.customers():
             segments, holdout = engine.memberships(customer)
             out.write(orjson.dumps({"customer_id": customer, "segments": segments, "holdout": holdout}) + b"\n")
+
+
+def explain(engine: Engine, customer: str, as_of: int) -> dict[str, object] | None:
+    """As the worker's `GET /customers/<id>` answers: a customer, else an anonymous id,
+    for its customer once identified, or for the visitor's own history."""
+    key = engine.aliases.get(customer, customer)
+    explained = engine.explain(key, as_of)
+    anonymous = explained is None
+    if anonymous:
+        explained = engine.explain(ANONYMOUS + customer, as_of)
+        if explained is None:
+            return None
+        explained["customer_id"] = customer
+    return {**explained, "anonymous": anonymous, "as_of": format_timestamp(as_of)}
+
+
+def _not_found(customer: str, events: list[Event], path: Path) -> str:
+    """Why a customer has nothing to explain: not in the file, or only after the as-of."""
+    first = next((event.ts for event in events if customer in (event.customer_id, event.anonymous_id)), None)
+    if first is None:
+        return f"no customer {customer!r} in {path}"
+    return (f"customer {customer!r} has no event at or before the as-of (the first is at "
+            f"{format_timestamp(first)})")

@@ -191,19 +191,34 @@ def test_command_line_mistakes_get_one_line_before_any_work(files, arguments, me
     assert err.startswith(message.format(**names))
 
 
-def test_explaining_a_linked_visitor_names_its_customer(files, tmp_path, capsys) -> None:
+def test_anonymous_ids_are_explained_as_the_worker_answers_for_them(files, tmp_path, capsys) -> None:
+    """An identified visitor's id explains its customer, a visitor never identified its
+    own history (both exited 1 as unknown), as `GET /customers/<id>` does."""
     events = tmp_path / "visit.jsonl"
     events.write_bytes(b"\n".join([
         orjson.dumps({"event_id": "v1", "type": "page_view", "anonymous_id": "d-1", "timestamp": "2026-01-01T00:00:00Z"}),
         orjson.dumps({"event_id": "v2", "type": "identify", "anonymous_id": "d-1", "customer_id": "c-7",
                       "timestamp": "2026-01-01T00:01:00Z"}),
+        orjson.dumps({"event_id": "v3", "type": "page_view", "anonymous_id": "d-2", "timestamp": "2026-01-01T00:02:00Z"}),
+        orjson.dumps({"event_id": "o1", "type": "order_placed", "customer_id": "c-8", "timestamp": "2026-03-01T00:00:00Z",
+                      "properties": {"total": 5}}),
     ]) + b"\n")
     out = tmp_path / "members.jsonl"
-    assert main(["replay", "--segments", str(files["defs"]), "--events", str(events), "--explain", "d-1",
-                 "--memberships", str(out)]) == 1  # not a customer: a script can tell
-    assert f"--explain: no customer 'd-1' in {events}; it is an anonymous id of customer 'c-7'" in capsys.readouterr().err
-    assert [orjson.loads(line)["customer_id"] for line in out.read_bytes().splitlines()] == ["c-7"]  # still written
-    assert main(["replay", "--segments", str(files["defs"]), "--events", str(events), "--explain", "c-7"]) == 0
+    replay = ["replay", "--segments", str(files["defs"]), "--events", str(events), "--as-of", "2026-02-01T00:00:00Z"]
+    assert main([*replay, "--explain", "c-7"]) == 0
+    customer = orjson.loads(capsys.readouterr().out)
+    assert main([*replay, "--explain", "d-1", "--memberships", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert orjson.loads(captured.out) == customer and customer["customer_id"] == "c-7"
+    assert customer["anonymous"] is False and customer["as_of"] == "2026-02-01T00:00:00Z"
+    assert "--explain: 'd-1' is an anonymous id of customer 'c-7', explained below" in captured.err
+    assert [orjson.loads(line)["customer_id"] for line in out.read_bytes().splitlines()] == ["c-7"]
+    assert main([*replay, "--explain", "d-2"]) == 0
+    visitor = orjson.loads(capsys.readouterr().out)
+    assert (visitor["customer_id"], visitor["anonymous"], visitor["segments"]) == ("d-2", True, [])
+    assert main([*replay, "--explain", "c-8"]) == 1  # in the file, but only after the as-of
+    assert capsys.readouterr().err.startswith(
+        "--explain: customer 'c-8' has no event at or before the as-of (the first is at 2026-03-01T00:00:00Z)")
 
 
 def test_a_file_without_usable_events_says_so(files, tmp_path, capsys) -> None:
