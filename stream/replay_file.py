@@ -154,13 +154,19 @@ def evaluate(definitions: Definitions, loaded: LoadedEvents, bar: Progress, as_o
 
 def final_memberships(engine: Engine) -> dict[str, list[str]]:
     """Customer id -> segments (sorted) as of the end of the replay, for every known customer."""
-    return {customer: engine.memberships(customer)[0] for customer in engine.customers()}
+    return final_memberships_and_holdouts(engine)[0]
 
 
-def final_holdouts(engine: Engine) -> dict[str, list[str]]:
-    """Customer id -> the segments whose holdout group holds the customer, for those in any."""
-    found = {customer: engine.memberships(customer)[1] for customer in engine.customers()}
-    return {customer: held for customer, held in found.items() if held}
+def final_memberships_and_holdouts(engine: Engine) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """`final_memberships`, and customer id -> the segments whose holdout group holds
+    the customer, for those in any: one pass, as the engine answers both together."""
+    members: dict[str, list[str]] = {}
+    held: dict[str, list[str]] = {}
+    for customer in engine.customers():
+        members[customer], holdout = engine.memberships(customer)
+        if holdout:
+            held[customer] = holdout
+    return members, held
 
 
 def report_bad_lines(path: Path, loaded: LoadedEvents, listed: Path | None = None) -> None:

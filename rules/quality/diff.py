@@ -1,6 +1,7 @@
 """Who enters and who leaves each segment when one set of memberships replaces another."""
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -31,10 +32,6 @@ def segment_diffs(before: Mapping[str, Sequence[str]], after: Mapping[str, Seque
     """One row per segment of either set, in `statuses` order; customers in id order.
     `held_before`/`held_after`: customer -> segments whose holdout group holds them."""
     rows = {name: SegmentDiff(name, status) for name, status in statuses.items()}
-    for held, attribute in ((held_before or {}, "held_before"), (held_after or {}, "held_after")):
-        for segments in held.values():
-            for name in segments:
-                setattr(rows[name], attribute, getattr(rows[name], attribute) + 1)
     for customer in sorted(set(before) | set(after)):
         old, new = set(before.get(customer, ())), set(after.get(customer, ()))
         for name in old | new:
@@ -49,8 +46,11 @@ def segment_diffs(before: Mapping[str, Sequence[str]], after: Mapping[str, Seque
                 row.exited += 1
                 if len(row.exited_sample) < SAMPLES:
                     row.exited_sample.append(customer)
+    held = [Counter(name for segments in found.values() for name in segments)
+            for found in (held_before or {}, held_after or {})]
     for row in rows.values():
         row.before, row.after = row.unchanged + row.exited, row.unchanged + row.entered
+        row.held_before, row.held_after = held[0][row.segment], held[1][row.segment]
     return list(rows.values())
 
 

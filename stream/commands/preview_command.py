@@ -20,7 +20,7 @@ from rules.quality.conditions import inline_traits
 from rules.quality.diff import SegmentDiff, customer_diffs, segment_diffs
 from rules.timeutil import format_timestamp
 from stream.progress import progress_bar
-from stream.replay_file import (OutputError, checked_inputs, evaluate, final_holdouts, final_memberships,
+from stream.replay_file import (OutputError, checked_inputs, evaluate, final_memberships_and_holdouts,
                                 nothing_to_evaluate, output_file, read_events, report_bad_lines, wants_progress)
 from stream.table import counted, format_table
 
@@ -65,10 +65,10 @@ def run(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
             return 1
         engine, summary = evaluate(live, loaded, bar, as_of, label="live")
-        before, held_before = final_memberships(engine), final_holdouts(engine)
+        before, held_before = final_memberships_and_holdouts(engine)
         del engine  # one engine in memory at a time
         engine, _ = evaluate(new, loaded, bar, as_of, label="new")
-        after, held_after = final_memberships(engine), final_holdouts(engine)
+        after, held_after = final_memberships_and_holdouts(engine)
     report_bad_lines(args.events, loaded)
     rows = segment_diffs(before, after, statuses(live, new), held_before, held_after)
     moved = list(customer_diffs(before, after, held_before, held_after))
