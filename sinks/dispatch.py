@@ -85,11 +85,10 @@ class Dispatcher:
             if not retry:
                 break
             failed = [error for error in errors if not isinstance(error, (HeldBack, NotStarted))]
+            held_back = sum(isinstance(error, HeldBack) for error in errors)
             waiting = sum(isinstance(error, NotStarted) for error in errors)
-            held = f", {len(retry) - len(failed) - waiting} of them held back in order" \
-                if len(failed) + waiting < len(retry) else ""
-            if waiting:
-                held += f", {waiting} not started in the attempt's {self.policy.attempt_budget:g} s"
+            held = (f", {held_back} of them held back in order" if held_back else "") + (
+                f", {waiting} not started in the attempt's {self.policy.attempt_budget:g} s" if waiting else "")
             cause = f": {describe(failed[0])}" if failed else ""
             log.warning("%s: attempt %d of %d: %d action(s) to retry%s%s", name, attempt, self.policy.attempts,
                         len(retry), held, cause)

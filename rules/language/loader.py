@@ -260,10 +260,9 @@ def load_definitions(path: str | Path) -> Definitions:
     if not builder.problems and not builder.defs.segments:
         # an empty file (a config map mounted before it was filled in) would run a
         # worker that evaluates nothing and sinks that do nothing, all looking healthy
-        place = str(files[0]) if len(files) == 1 else str(root)
-        builder.problems.append(Problem(place, 1 if len(files) == 1 else 0,
-                                        "no segments or tiers are defined: nothing could ever enter or exit "
-                                        "(add a 'segments:' or 'tiers:' mapping)"))
+        place, line = (str(files[0]), 1) if len(files) == 1 else (str(root), 0)
+        builder.problems.append(Problem(place, line, "no segments or tiers are defined: nothing could ever enter or "
+                                                     "exit (add a 'segments:' or 'tiers:' mapping)"))
     if builder.problems:
         # the same mistake in a YAML anchor shared by several segments, or a name
         # misspelt twice on one line, is one problem: said once
