@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 from sinks.retry import RetryPolicy
@@ -56,11 +56,7 @@ HELP = {
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The worker's flags, then the sinks' own."""
     worker_settings.add_arguments(parser)
-    for item in fields(SinkSettings):
-        env = "SEGMENTER_" + item.name.upper()
-        parser.add_argument("--" + item.name.replace("_", "-"), dest=item.name, default=None,
-                            help=f"{HELP[item.name]}{f' (default {item.default})' if item.default != '' else ''} "
-                                 f"[env {env}]")
+    worker_settings.add_fields(parser, SinkSettings, HELP)
 
 
 def from_arguments(args: argparse.Namespace | None = None,

@@ -60,14 +60,14 @@ HELP = {
     "topics": "input topics (comma-separated or repeated)",
     "partitions": "partitions of the input, repartition and table topics (created if missing)",
     "data_dir": "where the rocksdb table store lives",
-    "store": "table store: rocksdb:// (default) or memory://",
+    "store": "table store: rocksdb:// or memory://",
     "web_port": "HTTP port for /customers, /segments, /metrics, /health",
     "security_protocol": "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL",
     "web_host": "address the HTTP API listens on",
     "web_url": "URL other workers reach this worker's HTTP API at (default http://<web host, or the "
                "hostname when it is 0.0.0.0>:<web port>)",
     "api_token": "bearer token required by the HTTP API (empty: none)",
-    "delivery": "batch (default: each fetch goes straight to the evaluator) or stream (a Faust agent)",
+    "delivery": "batch (each fetch goes straight to the evaluator) or stream (a Faust agent)",
     "processes": "worker processes to run as one worker, at most one per core; they split the partitions, "
                  "process i keeps its store in <data-dir>/process-<i> and serves HTTP on <web-port>+i",
     "changes_topic": "where enter/exit changes are published (key: customer id)",
@@ -93,12 +93,18 @@ HELP = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    for item in fields(Settings):
+    add_fields(parser, Settings, HELP)
+
+
+def add_fields(parser: argparse.ArgumentParser, settings: type, helps: Mapping[str, str]) -> None:
+    """A flag per field of a settings dataclass (the worker's, the sinks'), with its help,
+    its default and its SEGMENTER_* variables, as `fill` reads them."""
+    for item in fields(settings):
         flag, env = _flag(item.name), " or ".join(_variables(item.name))
-        help_text = HELP[item.name]
+        help_text = helps[item.name]
         default = item.default_factory() if item.default_factory is not dataclasses.MISSING else item.default
         shown = ",".join(default) if isinstance(default, list) else default
-        if shown not in ("", None) and "(default" not in help_text:
+        if shown != "":
             help_text += f" (default {shown})"
         parser.add_argument(flag, dest=item.name, action="append" if item.name in LISTS else "store",
                             default=None, help=f"{help_text} [env {env}]")
