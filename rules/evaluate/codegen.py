@@ -63,6 +63,7 @@ class _Source:
         self.inlined = 0  # traits written out so far (see MAX_INLINED_TRAITS)
         self.env: dict[str, object] = {
             "_since": _since, "_truth": _truth, "_coalesce": _coalesce, "_value": aggregates.value, "_wtotal": windows.window_total,
+            "_wsum": windows.window_sum,
             "_KINDS": aggregates.KINDS, "_num": aggregates.is_number,
         }
 
@@ -127,8 +128,10 @@ class _Source:
         if name == "in_segment":
             return f"(seqs.get({str(node.args[0].value)!r}, 0) & 1 == 1)"  # type: ignore[attr-defined]
         spec = self.compiler.aggregate_spec(node)
-        if spec.within is not None and spec.kind in ("count", "sum"):
+        if spec.within is not None and spec.kind == "count":
             return f"_wtotal(slots.get({spec.key!r}), now - {spec.within!r})"
+        if spec.within is not None and spec.kind == "sum":
+            return f"_wsum(slots.get({spec.key!r}), now - {spec.within!r})"
         if spec.within is not None:
             return f"_value({self.constant(spec)}, slots, now)"
         empty, _, _, finish = aggregates.KINDS[spec.kind]

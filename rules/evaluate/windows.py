@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from rules.evaluate import exactsum
 from rules.timeutil import DAY, HOUR, MINUTE, SECOND
 
 if TYPE_CHECKING:
@@ -66,9 +67,17 @@ def next_crossing(spec: AggregateSpec, slots: dict[str, Slot], now: int,
     if not buckets or spec.within is None:
         return None
     floor = now - spec.within
+    if spec.kind == "sum":  # totals added in decimal (see `exactsum`)
+        total = window_sum(buckets, floor)
+        current = holds(total)
+        for start in sorted(start for start in buckets if start > floor):
+            total = exactsum.subtract(total, buckets[start])  # type: ignore[arg-type]
+            if holds(total) != current:
+                return start + spec.within
+        return None
     remaining = window_total(buckets, floor)  # type: ignore[arg-type]
     current = holds(remaining)
-    if ordered and spec.kind == "count" and holds(0) == current:
+    if ordered and holds(0) == current:
         return None  # a count only falls as buckets expire: a comparison true (or false) at both ends stays so
     live = sorted((start, bucket) for start, bucket in buckets.items() if start > floor)
     for start, bucket in live:
@@ -78,8 +87,17 @@ def next_crossing(spec: AggregateSpec, slots: dict[str, Slot], now: int,
     return None
 
 
+def window_sum(buckets: dict[int, int | float] | None, floor: int) -> int | float:
+    """A windowed sum over the buckets that start after `floor`, added in decimal."""
+    total: int | float = 0
+    for start, bucket in (buckets or {}).items():
+        if start > floor:
+            total = exactsum.add(total, bucket)
+    return total
+
+
 def window_total(buckets: dict[int, int] | None, floor: int) -> int:
-    """count/sum over the buckets that start after `floor` (= now - within)."""
+    """A windowed count over the buckets that start after `floor` (= now - within)."""
     if not buckets:
         return 0
     total = 0

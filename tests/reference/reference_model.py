@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from fractions import Fraction
 
 import yaml
 
@@ -288,10 +289,11 @@ class Agg(Expr):
             return min(stamps) if fn == "first" else max(stamps)
         per_event = [(r, values_at(r.props, self.path)) for r in found]
         numbers = [v for _, values in per_event for v in values if is_number(v)]
-        if fn == "sum":
-            return sum(numbers)
-        if fn == "avg":
-            return sum(numbers) / len(numbers) if numbers else None
+        if fn in ("sum", "avg"):  # exact: each number as the decimal it was written as
+            total = sum(Fraction(repr(v)) if type(v) is float else Fraction(v) for v in numbers)
+            if fn == "avg":
+                return float(total / len(numbers)) if numbers else None
+            return float(total) if any(type(v) is float for v in numbers) else int(total)
         if fn == "min":
             return min(numbers) if numbers else None
         if fn == "max":

@@ -272,8 +272,10 @@ class Draft:
 
 
 def _money(draw: st.DrawFn, top: int) -> float | int:
-    quarters = draw(st.integers(0, top * 4))
-    return quarters // 4 if quarters % 4 == 0 else quarters / 4
+    """Whole amounts or cents: most cents have no exact binary value, so a float running
+    total would depend on the order the amounts are added in."""
+    cents = draw(st.integers(0, top * 100))
+    return cents // 100 if cents % 100 == 0 else cents / 100
 
 
 def _properties(draw: st.DrawFn, kind: str, ts: int) -> dict:

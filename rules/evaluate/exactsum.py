@@ -1,0 +1,61 @@
+"""Sums of JSON numbers that come out the same whatever order the numbers arrive in.
+
+Floating-point addition is not associative: 0.3 + 0.2 + 0.1 is 0.6, while
+0.1 + 0.2 + 0.3 is 0.6000000000000001. The worker adds a customer's orders in the
+order they arrive and replay in event-time order, so with float running totals a
+condition such as `sum(order_placed.total) > 0.6` could hold live and not in replay,
+and an explanation would show a spend of 1600.7600000000004.
+
+So totals are added in decimal. A total stays a plain number (an int while every
+amount is whole, else a float), and each addition reads both sides as the shortest
+decimal that gives them back (`repr`: 19.99 is "19.99", the amount the event carried),
+adds those exactly and takes the float nearest the result. A decimal of at most 15
+significant digits survives the round trip through a float unchanged, so while a
+total has at most 15 (amounts in cents up to ten trillion) every addition is exact
+and the order cannot matter. Beyond that each addition is rounded to the nearest
+float, as plain float addition would be.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Context, Decimal
+from fractions import Fraction
+
+_EXACT = Context(prec=1000, traps=[])
+"""Wide enough for the sum of any two floats to be exact; traps nothing, so infinity
+minus infinity is NaN, as for floats."""
+
+
+def _decimal(number: object) -> Decimal:
+    return Decimal(repr(number)) if type(number) is float else Decimal(number)  # type: ignore[arg-type]
+
+
+def add(total: int | float, number: int | float) -> int | float:
+    """total + number for ints and floats (not bools): exact for whole numbers, and
+    for decimals as described above."""
+    if type(number) is int and type(total) is int:
+        return total + number
+    return float(_EXACT.add(_decimal(total), _decimal(number)))
+
+
+def add_all(total: int | float, numbers: Iterable[object]) -> int | float:
+    """`total` plus every int and float of `numbers` (other values are passed over)."""
+    for number in numbers:
+        if type(number) is int or type(number) is float:
+            total = add(total, number)  # type: ignore[arg-type]
+    return total
+
+
+def subtract(total: int | float, number: int | float) -> int | float:
+    """total - number, the same way (a window's total as its oldest bucket leaves)."""
+    if type(number) is int and type(total) is int:
+        return total - number
+    return float(_EXACT.subtract(_decimal(total), _decimal(number)))
+
+
+def mean(total: int | float, count: int) -> float:
+    """total / count, correctly rounded from the decimal total."""
+    exact = _decimal(total)
+    if not exact.is_finite():
+        return float(exact) / count
+    return float(Fraction(exact) / count)
