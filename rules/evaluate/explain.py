@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from rules.evaluate.compile import Compiler, truth
 from rules.evaluate.context import Context
+from rules.evaluate.events import LATEST_TIMESTAMP
 from rules.evaluate.state import CustomerState
 from rules.language import ast
 from rules.language.model import Definitions, Segment
+from rules.language.validate import expression_types
 from rules.timeutil import format_timestamp, spell_duration
 
 ATOMS = (ast.Compare, ast.Membership, ast.IsNull)
@@ -25,11 +27,50 @@ def _parts(node: ast.Node) -> list[ast.Node]:
     return [node]
 
 
+def _operands(part: ast.Node) -> list[ast.Node]:
+    """The values a part compares or tests, other than the literals written in it."""
+    if isinstance(part, ast.Compare):
+        found = [part.left, part.right]
+    elif isinstance(part, ast.Membership):
+        found = [part.item, part.container]
+    elif isinstance(part, ast.IsNull):
+        found = [part.operand]
+    else:
+        found = []
+    return [node for node in found if not isinstance(node, (ast.Literal, ast.ListLiteral))]
+
+
+def readable(value: object, kind: str) -> object:
+    """A value as a person reads it: a duration spelled out (`12d 4h 3m`), a time in
+    RFC 3339, a number without the last bits of floating-point noise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return value
+    if kind == "duration":
+        return spell_duration(round(value))
+    if kind == "timestamp" and 0 <= value <= LATEST_TIMESTAMP:
+        return format_timestamp(round(value))
+    if isinstance(value, float) and abs(value) != float("inf"):
+        return float(f"{value:.15g}")
+    return value
+
+
 class Explainer:
     def __init__(self, defs: Definitions, compiler: Compiler) -> None:
         self.defs = defs
         self.compiler = compiler
         self._cache: dict[int, object] = {}
+        self._type_of = expression_types(defs)
+        self._types: dict[int, str] = {}
+
+    def _readable(self, node: ast.Node, ctx: Context) -> object:
+        kind = self._types.get(id(node))
+        if kind is None:
+            try:
+                kind = self._type_of(node)
+            except RecursionError:  # a chain of traits as deep as validate allows, under a deep caller
+                kind = "any"  # shown as it is
+            self._types[id(node)] = kind
+        return readable(self._value(node)(ctx), kind)  # type: ignore[operator]
 
     def _value(self, node: ast.Node) -> object:
         key = id(node)
@@ -40,7 +81,11 @@ class Explainer:
     def _condition(self, node: ast.Node, ctx: Context) -> dict[str, object]:
         parts = []
         for part in _parts(node):
-            parts.append({"condition": part.text, "value": truth(self._value(part)(ctx))})  # type: ignore[operator]
+            shown: dict[str, object] = {"condition": part.text, "value": truth(self._value(part)(ctx))}  # type: ignore[operator]
+            operands = {o.text: self._readable(o, ctx) for o in _operands(part)}
+            if operands:
+                shown["values"] = operands
+            parts.append(shown)
         return {"condition": node.text, "value": truth(self._value(node)(ctx)) is True, "parts": parts}  # type: ignore[operator]
 
     def explain(self, state: CustomerState, now: int, holdouts: set[str], anonymous: bool = False) -> dict[str, object]:
@@ -48,8 +93,7 @@ class Explainer:
         ctx = Context(state.slots, state.profile, now, {s: state.member(s) for s in self.defs.segments})
         traits = {}
         for name in self.defs.traits:
-            value = self.compiler.trait(name)(ctx)
-            traits[name] = value
+            traits[name] = readable(self.compiler.trait(name)(ctx), "number")  # numbers without float noise
         segments = {}
         for name, segment in self.defs.segments.items():
             entry: dict[str, object] = {

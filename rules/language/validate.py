@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 
 from rules.language import ast
 from rules.language.depth import depth_problems
@@ -396,6 +397,13 @@ def _destination_problems(defs: Definitions, segment: Segment) -> list[Problem]:
             problems.append(Problem(action.origin.file, action.origin.line,
                                     f"{action.kind} action needs a {needed} destination, but {action.destination!r} is {destination.type}"))
     return problems
+
+
+def expression_types(defs: Definitions) -> Callable[[ast.Node], str]:
+    """The coarse type of any expression of valid `defs` ("number", "duration",
+    "timestamp", "set", "any", ...), for showing its value as a person reads it."""
+    checker = _Checker(defs)
+    return lambda node: checker.expr(node, where=False)[0]
 
 
 def validate(defs: Definitions) -> list[Problem]:

@@ -84,3 +84,45 @@ def test_countdowns_are_spelled_from_days_down_to_milliseconds(ms: int) -> None:
     if seconds or millis:
         units.append(f"{seconds}.{millis:03d}s" if millis else f"{seconds}s")
     assert spell_duration(ms) == ("-" if ms < 0 else "") + (" ".join(units) or "0s")
+
+
+def part_values(engine: Engine, key: str, day: float) -> dict[str, dict[str, object]]:
+    explained = engine.explain(key, 1_767_225_600_000 + round(day * DAY))
+    assert explained is not None
+    return {part["condition"]: part.get("values", {})  # type: ignore[index]
+            for entry in explained["conditions"].values()  # type: ignore[union-attr]
+            for part in entry["when"]["parts"]}  # type: ignore[index]
+
+
+def test_each_part_shows_the_values_it_compares_as_a_person_reads_them(engine: Engine) -> None:
+    """Durations spelled out, times in RFC 3339, money without float noise; literals
+    are not repeated; a part on a value nobody has is shown with null."""
+    engine.apply(parse_event(event("o1", "order_placed", 0, total=0.3)))
+    engine.apply(parse_event(event("r1", "order_refunded", 1, amount=0.1)))
+    assert 0.3 - 0.1 != 0.2  # the spend as floats: 0.19999999999999998
+    values = part_values(engine, "c-1", 3 + 4 / 24 + 5 / 1440)  # 3 days 4 hours 5 minutes after the order
+    assert values["spend > 1000"] == {"spend": 0.2}
+    explained = engine.explain("c-1", 1_767_225_600_000 + 3 * DAY)
+    assert explained is not None and explained["traits"] == {"spend": 0.2}
+    assert values["count(order_placed) >= 1"] == {"count(order_placed)": 1}
+    assert values["since(last(order_placed)) > 30d"] == {"since(last(order_placed))": "3d 4h 5m"}
+    assert values["true"] == {}
+    engine.apply(parse_event(event("v1", "page_view", 0, customer=None, anonymous="a-1")))
+    explained = engine.explain("anon:a-1", 1_767_225_600_000)
+    assert explained is not None
+    lapsed = explained["conditions"]["lapsed"]["when"]["parts"]  # type: ignore[index]
+    assert lapsed[1]["values"] == {"since(last(order_placed))": None}
+
+
+def test_a_time_compared_with_a_time_is_shown_in_rfc_3339(write_yaml) -> None:
+    engine = Engine(load_definitions(write_yaml("""
+        segments:
+          cart_open:
+            when: last(order_placed) is null or last(order_placed) < last(added_to_cart)
+    """)))
+    engine.apply(parse_event(event("a1", "added_to_cart", 2)))
+    engine.apply(parse_event(event("o1", "order_placed", 1)))
+    parts = part_values(engine, "c-1", 2)
+    assert parts["last(order_placed) < last(added_to_cart)"] == {
+        "last(order_placed)": "2026-01-02T00:00:00Z", "last(added_to_cart)": "2026-01-03T00:00:00Z"}
+    assert parts["last(order_placed) is null"] == {"last(order_placed)": "2026-01-02T00:00:00Z"}

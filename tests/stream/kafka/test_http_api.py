@@ -348,9 +348,17 @@ def test_live_metrics_are_the_ones_dashboards_and_alerts_use(fed: Fed) -> None:
 
 # -- two workers ---------------------------------------------------------------------------
 def timeless(body: dict[str, object]) -> dict[str, object]:
-    """An answer without what depends on the instant it was given."""
-    conditions = {name: {k: v for k, v in entry.items() if k != "next_check_in"}
-                  for name, entry in body["conditions"].items()}  # type: ignore[union-attr]
+    """An answer without what depends on the instant it was given (the countdown, and
+    the durations `since(...)` that the condition parts show)."""
+    def part(shown: dict) -> dict:
+        values = {text: value for text, value in shown.get("values", {}).items() if not text.startswith("since(")}
+        return {**shown, "values": values}
+
+    def condition(entry: dict) -> dict:
+        return {k: ({**v, "parts": [part(p) for p in v["parts"]]} if k in ("when", "exit_when") else v)
+                for k, v in entry.items() if k != "next_check_in"}
+
+    conditions = {name: condition(entry) for name, entry in body["conditions"].items()}  # type: ignore[union-attr]
     return {**{k: v for k, v in body.items() if k != "as_of"}, "conditions": conditions}
 
 
