@@ -30,7 +30,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--memberships", type=Path, help="write final memberships here (JSONL)")
     parser.add_argument("--bad-lines", type=Path, help="write every unusable line here (JSONL: line, reason)")
     parser.add_argument("--explain", metavar="CUSTOMER", action="append", default=[],
-                        help="print why CUSTOMER is in or out of each segment as of the end (repeatable)")
+                        help="print why CUSTOMER is in or out of each segment as of the end (repeatable: "
+                             "one indented JSON document per customer, one after the other, as jq reads them)")
     parser.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
                         help="progress bar on stderr (auto: for files over 5 MB)")
 
