@@ -6,6 +6,8 @@ decision it explains.
 """
 from __future__ import annotations
 
+import math
+
 from rules.evaluate.compile import Compiler, truth
 from rules.evaluate.context import Context
 from rules.evaluate.events import LATEST_TIMESTAMP
@@ -43,15 +45,13 @@ def _operands(part: ast.Node) -> list[ast.Node]:
 def readable(value: object, kind: str) -> object:
     """A value as a person reads it: a duration spelled out (`12d 4h 3m`), a time in
     RFC 3339, a number without the last bits of floating-point noise."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return value
     if kind == "duration":
         return spell_duration(round(value))
     if kind == "timestamp" and 0 <= value <= LATEST_TIMESTAMP:
         return format_timestamp(round(value))
-    if isinstance(value, float) and abs(value) != float("inf"):
-        return float(f"{value:.15g}")
-    return value
+    return float(f"{value:.15g}") if isinstance(value, float) else value
 
 
 class Explainer:
