@@ -256,8 +256,6 @@ def value(spec: AggregateSpec, slots: dict[str, Slot], now: int) -> object:
     slot = empty
     if buckets and spec.kind == "count":
         return windows.window_total(buckets, now - spec.within)  # type: ignore[arg-type]
-    if spec.kind == "sum":
-        return windows.window_sum(buckets, now - spec.within)
     if buckets:
         floor = now - spec.within
         for start, bucket in buckets.items():

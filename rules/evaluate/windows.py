@@ -13,6 +13,7 @@ buckets leave the window (the flips a windowed condition makes with no new event
 """
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -68,20 +69,14 @@ def next_crossing(spec: AggregateSpec, slots: dict[str, Slot], now: int,
         return None
     floor = now - spec.within
     if spec.kind == "sum":  # totals added in decimal (see `exactsum`)
-        total = window_sum(buckets, floor)
-        current = holds(total)
-        for start in sorted(start for start in buckets if start > floor):
-            total = exactsum.subtract(total, buckets[start])  # type: ignore[arg-type]
-            if holds(total) != current:
-                return start + spec.within
-        return None
-    remaining = window_total(buckets, floor)  # type: ignore[arg-type]
+        remaining, minus = window_sum(buckets, floor), exactsum.subtract  # type: ignore[arg-type]
+    else:
+        remaining, minus = window_total(buckets, floor), operator.sub  # type: ignore[arg-type]
     current = holds(remaining)
-    if ordered and holds(0) == current:
+    if ordered and spec.kind == "count" and holds(0) == current:
         return None  # a count only falls as buckets expire: a comparison true (or false) at both ends stays so
-    live = sorted((start, bucket) for start, bucket in buckets.items() if start > floor)
-    for start, bucket in live:
-        remaining -= bucket  # type: ignore[operator]
+    for start in sorted(start for start in buckets if start > floor):
+        remaining = minus(remaining, buckets[start])  # type: ignore[arg-type]
         if holds(remaining) != current:
             return start + spec.within
     return None
