@@ -44,14 +44,16 @@ def _operands(part: ast.Node) -> list[ast.Node]:
 
 def readable(value: object, kind: str) -> object:
     """A value as a person reads it: a duration spelled out (`12d 4h 3m`), a time in
-    RFC 3339, a number without the last bits of floating-point noise."""
+    RFC 3339. Other numbers stay exactly what the condition compared: rounding away
+    float noise (0.19999999999999998 shown as 0.2) would show a value for which
+    `>= 0.2` holds beside a part that says it does not."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return value
     if kind == "duration":
         return spell_duration(round(value))
     if kind == "timestamp" and 0 <= value <= LATEST_TIMESTAMP:
         return format_timestamp(round(value))
-    return float(f"{value:.15g}") if isinstance(value, float) else value
+    return value
 
 
 class Explainer:
@@ -93,7 +95,7 @@ class Explainer:
         ctx = Context(state.slots, state.profile, now, {s: state.member(s) for s in self.defs.segments})
         traits = {}
         for name in self.defs.traits:
-            traits[name] = readable(self.compiler.trait(name)(ctx), "number")  # numbers without float noise
+            traits[name] = self.compiler.trait(name)(ctx)
         segments = {}
         for name, segment in self.defs.segments.items():
             entry: dict[str, object] = {
