@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
-from rules.evaluate import exactsum, windows
+from rules.evaluate import exact, windows
 
 DISTINCT_CAP = 1000
 """distinct() keeps at most this many values per customer (memory bound)."""
@@ -84,12 +84,12 @@ def _first_value(values: Values) -> object:
 Add = Callable[[Slot, int, str, Values], Slot]
 KINDS: dict[str, tuple[Slot, Add, Callable[[Slot, Slot], Slot], Callable[[Slot], object]]] = {
     "count": (0, lambda s, ts, eid, v: s + 1, lambda a, b: a + b, lambda s: s),  # type: ignore[operator]
-    "sum": (0, lambda s, ts, eid, v: exactsum.add_all(s, v), exactsum.add, lambda s: s),
+    "sum": (0, lambda s, ts, eid, v: exact.add_all(s, v), exact.add, lambda s: s),
     "avg": (
         None,
         lambda s, ts, eid, v: _avg_add(s, [x for x in v if is_number(x)]),
-        lambda a, b: b if a is None else a if b is None else [exactsum.add(a[0], b[0]), a[1] + b[1]],  # type: ignore[index]
-        lambda s: None if s is None else exactsum.mean(s[0], s[1]),  # type: ignore[index]
+        lambda a, b: b if a is None else a if b is None else [exact.add(a[0], b[0]), a[1] + b[1]],  # type: ignore[index]
+        lambda s: None if s is None else exact.mean(s[0], s[1]),  # type: ignore[index]
     ),
     "min": (None, lambda s, ts, eid, v: _fold(_min, s, v), _min, lambda s: s),
     "max": (None, lambda s, ts, eid, v: _fold(_max, s, v), _max, lambda s: s),
@@ -108,8 +108,8 @@ NUMERIC = {"sum", "avg", "min", "max"}
 def _avg_add(slot: Slot, numbers: list[object]) -> Slot:
     if not numbers:
         return slot
-    total = exactsum.add_all(0, numbers)
-    return [total, len(numbers)] if slot is None else [exactsum.add(slot[0], total), slot[1] + len(numbers)]  # type: ignore[index]
+    total = exact.add_all(0, numbers)
+    return [total, len(numbers)] if slot is None else [exact.add(slot[0], total), slot[1] + len(numbers)]  # type: ignore[index]
 
 
 def _fold(pick: Callable[[object, object], object], slot: Slot, values: Values) -> Slot:
@@ -189,7 +189,7 @@ def make_update(spec: AggregateSpec, where: Callable[[object], object] | None) -
         def total(slots: dict[str, Slot], ts: int, event_id: str, props: dict[str, object], now: int) -> None:
             value = props.get(name)
             if type(value) is int or type(value) is float:
-                slots[key] = exactsum.add(slots.get(key, 0), value)  # type: ignore[arg-type]
+                slots[key] = exact.add(slots.get(key, 0), value)  # type: ignore[arg-type]
             elif value is not None:
                 slots[key] = add_one(slots.get(key, 0), ts, event_id, values_at(props, path))
 

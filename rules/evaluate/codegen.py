@@ -19,7 +19,7 @@ import itertools
 from collections.abc import Callable
 from types import CodeType
 
-from rules.evaluate import aggregates, windows
+from rules.evaluate import aggregates, exact, windows
 from rules.evaluate.compile import Compiler
 from rules.language import ast
 from rules.timeutil import timestamp_or_none
@@ -27,6 +27,8 @@ from rules.timeutil import timestamp_or_none
 Condition = Callable[[dict, dict, int, dict], bool]  # (slots, profile, now, seqs) -> bool
 IDENTITY_KINDS = {"count", "sum", "min", "max", "first_ts", "last_ts"}
 _PY_OP = {"==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+_ARITHMETIC = {"+": "_plus", "-": "_minus", "*": "_times", "/": "_divided"}
+"""The generated names of the decimal operators (`exact.OPERATIONS`)."""
 
 
 def _since(now: int, moment: object) -> object:
@@ -65,6 +67,7 @@ class _Source:
             "_since": _since, "_truth": _truth, "_coalesce": _coalesce, "_value": aggregates.value, "_wtotal": windows.window_total,
             "_wsum": windows.window_sum,
             "_KINDS": aggregates.KINDS, "_num": aggregates.is_number,
+            **{_ARITHMETIC[op]: function for op, function in exact.OPERATIONS.items()},
         }
 
     def temp(self) -> str:
@@ -89,7 +92,7 @@ class _Source:
         if isinstance(node, ast.Arithmetic):
             a, b = self.temp(), self.temp()
             return (f"(None if ({a} := {self.value(node.left)}) is None or ({b} := {self.value(node.right)}) is None"
-                    f" else {a} {node.op} {b})")
+                    f" else {_ARITHMETIC[node.op]}({a}, {b}))")
         if isinstance(node, ast.Call):
             return self.call(node)
         # a condition used as a value: rebuild the three-valued result

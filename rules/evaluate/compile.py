@@ -9,7 +9,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable
 
-from rules.evaluate import aggregates
+from rules.evaluate import aggregates, exact
 from rules.evaluate.aggregates import AggregateSpec
 from rules.evaluate.context import Context
 from rules.language import ast
@@ -19,7 +19,8 @@ from rules.timeutil import timestamp_or_none
 Fn = Callable[[object], object]
 COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
            ">": operator.gt, ">=": operator.ge}
-ARITHMETIC = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}
+ARITHMETIC = exact.OPERATIONS
+"""Decimal arithmetic on numbers (see `exact`): 1100.10 - 200.10 is 900."""
 _MISSING = object()
 
 

@@ -17,7 +17,7 @@ import operator
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from rules.evaluate import exactsum
+from rules.evaluate import exact
 from rules.timeutil import DAY, HOUR, MINUTE, SECOND
 
 if TYPE_CHECKING:
@@ -68,8 +68,8 @@ def next_crossing(spec: AggregateSpec, slots: dict[str, Slot], now: int,
     if not buckets or spec.within is None:
         return None
     floor = now - spec.within
-    if spec.kind == "sum":  # totals added in decimal (see `exactsum`)
-        remaining, minus = window_sum(buckets, floor), exactsum.subtract  # type: ignore[arg-type]
+    if spec.kind == "sum":  # totals added in decimal (see `exact`)
+        remaining, minus = window_sum(buckets, floor), exact.subtract  # type: ignore[arg-type]
     else:
         remaining, minus = window_total(buckets, floor), operator.sub  # type: ignore[arg-type]
     current = holds(remaining)
@@ -87,7 +87,7 @@ def window_sum(buckets: dict[int, int | float] | None, floor: int) -> int | floa
     total: int | float = 0
     for start, bucket in (buckets or {}).items():
         if start > floor:
-            total = exactsum.add(total, bucket)
+            total = exact.add(total, bucket)
     return total
 
 

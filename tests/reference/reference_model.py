@@ -11,6 +11,7 @@ reference never goes through the product's parser or compiler.
 """
 from __future__ import annotations
 
+import math
 import operator
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -368,6 +369,21 @@ COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operato
 ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}
 
 
+def arith(op: str, a: object, b: object) -> object:
+    """Arithmetic as a person does it on the numbers as written: with a float among
+    two finite, non-zero numbers, on the fractions their shortest decimals stand
+    for, rounded to a float once; Python's own operator otherwise."""
+    numbers = all(type(v) is int or type(v) is float for v in (a, b))
+    if not numbers or (type(a) is int and type(b) is int) or not a or not b or not (
+            math.isfinite(a) and math.isfinite(b)):  # type: ignore[arg-type]
+        return ARITH[op](a, b)
+    exact = ARITH[op](Fraction(repr(a)), Fraction(repr(b)))
+    try:
+        return float(exact)
+    except OverflowError:
+        return math.inf if exact > 0 else -math.inf
+
+
 @dataclass(repr=False)
 class Cmp(Expr):
     op: str
@@ -404,7 +420,7 @@ class Arith(Expr):
         if a is None or b is None:
             return None
         try:
-            return ARITH[self.op](a, b)
+            return arith(self.op, a, b)
         except (TypeError, ZeroDivisionError):
             return None
 

@@ -1,4 +1,4 @@
-"""Sums of JSON numbers that come out the same whatever order the numbers arrive in.
+"""Sums and arithmetic of JSON numbers, exact for the decimals the numbers were written as.
 
 Floating-point addition is not associative: 0.3 + 0.2 + 0.1 is 0.6, while
 0.1 + 0.2 + 0.3 is 0.6000000000000001. The worker adds a customer's orders in the
@@ -14,10 +14,17 @@ significant digits survives the round trip through a float unchanged, so while a
 total has at most 15 (amounts in cents up to ten trillion) every addition is exact
 and the order cannot matter. Beyond that each addition is rounded to the nearest
 float, as plain float addition would be.
+
+The operators of the definition language (`+ - * /`) work the same way, so that
+`sum(order_placed.total) - sum(order_refunded.amount)` of an order of 1100.10 and a
+refund of 200.10 is 900, as a person computes it, and not 899.9999999999999, which
+is `< 900`.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+import operator
+from collections.abc import Callable, Iterable
 from decimal import Context, Decimal
 from fractions import Fraction
 
@@ -59,3 +66,41 @@ def mean(total: int | float, count: int) -> float:
     if not exact.is_finite():
         return float(exact) / count
     return float(Fraction(exact) / count)
+
+
+Operation = Callable[[object, object], object]
+
+
+def _decimal_operation(plain: Operation, exact: Callable[[Decimal, Decimal], Decimal]) -> Operation:
+    """`plain` for anything but two numbers with a float among them (ints stay ints,
+    bools and text behave as in Python, and a TypeError still means "not numbers"),
+    else `exact` on their decimals, rounded to the nearest float once."""
+
+    def operation(a: object, b: object) -> object:
+        kind_a, kind_b = type(a), type(b)
+        if kind_a is int and kind_b is int:
+            return plain(a, b)
+        if ((kind_a is not float and kind_a is not int) or (kind_b is not float and kind_b is not int)
+                or not a or not b or not math.isfinite(a) or not math.isfinite(b)):  # type: ignore[arg-type]
+            return plain(a, b)  # a zero operand makes float arithmetic exact; inf and NaN have no decimal
+        return float(exact(_decimal(a), _decimal(b)))
+
+    return operation
+
+
+def _divide(a: Decimal, b: Decimal) -> Decimal:
+    """Division is not exact in decimal either (1/3): the quotient is taken as a
+    fraction and rounded to a float once; a quotient beyond the floats is infinite."""
+    try:
+        return Decimal(float(Fraction(a) / Fraction(b)))
+    except OverflowError:
+        return Decimal("Infinity") if (a < 0) == (b < 0) else Decimal("-Infinity")
+
+
+plus = _decimal_operation(operator.add, _EXACT.add)
+minus = _decimal_operation(operator.sub, _EXACT.subtract)
+times = _decimal_operation(operator.mul, _EXACT.multiply)
+divided = _decimal_operation(operator.truediv, _divide)
+OPERATIONS: dict[str, Operation] = {"+": plus, "-": minus, "*": times, "/": divided}
+"""The definition language's arithmetic operators; raise TypeError for values that
+are not numbers (as Python's do) and ZeroDivisionError for a division by zero."""
