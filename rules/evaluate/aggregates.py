@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
-from rules.evaluate import exact, windows
+from rules.evaluate import comparison, exact, windows
 
 DISTINCT_CAP = 1000
 """distinct() keeps at most this many values per customer (memory bound)."""
@@ -69,9 +69,11 @@ def _max(a: object, b: object) -> object:
 
 
 def _union(a: list[object] | None, b: Iterable[object]) -> list[object]:
+    """The values of `a` and then the new ones of `b`; 1 and true are two values."""
     result = list(a or ())
     for value in b:
-        if value not in result and len(result) < DISTINCT_CAP:
+        new = value not in result if type(value) is str else not comparison.strictly_in(value, result)
+        if new and len(result) < DISTINCT_CAP:
             result.append(value)
     return result
 

@@ -19,7 +19,7 @@ import itertools
 from collections.abc import Callable
 from types import CodeType
 
-from rules.evaluate import aggregates, exact, windows
+from rules.evaluate import aggregates, comparison, exact, windows
 from rules.evaluate.compile import Compiler
 from rules.language import ast
 from rules.timeutil import timestamp_or_none
@@ -27,6 +27,7 @@ from rules.timeutil import timestamp_or_none
 Condition = Callable[[dict, dict, int, dict], bool]  # (slots, profile, now, seqs) -> bool
 IDENTITY_KINDS = {"count", "sum", "min", "max", "first_ts", "last_ts"}
 _PY_OP = {"==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+_NUMBER_AGGREGATES = {"count", "sum", "avg", "min", "max"}  # numbers only, or null
 _ARITHMETIC = {"+": "_plus", "-": "_minus", "*": "_times", "/": "_divided"}
 """The generated names of the decimal operators (`exact.OPERATIONS`)."""
 
@@ -67,6 +68,7 @@ class _Source:
             "_since": _since, "_truth": _truth, "_coalesce": _coalesce, "_value": aggregates.value, "_wtotal": windows.window_total,
             "_wsum": windows.window_sum,
             "_KINDS": aggregates.KINDS, "_num": aggregates.is_number,
+            "_compare": comparison.compare, "_contains": comparison.contains,
             **{_ARITHMETIC[op]: function for op, function in exact.OPERATIONS.items()},
         }
 
@@ -142,6 +144,22 @@ class _Source:
             return f"slots.get({spec.key!r}, {empty!r})"
         return f"{self.constant(finish)}(slots.get({spec.key!r}, {empty!r}))"
 
+    def numeric(self, node: ast.Node) -> bool:
+        """Is `node` a number (durations and event times are numbers) or null, whatever
+        the events say? Only such values are compared with Python's operators inline."""
+        if isinstance(node, ast.Literal):
+            return aggregates.is_number(node.value)
+        if isinstance(node, (ast.Arithmetic, ast.Negate)):
+            return True  # a number, or a TypeError that sends the part to the closures
+        if isinstance(node, ast.Name):
+            head = node.parts[0]
+            return node.parts == ("now",) or (head != "profile" and self.numeric(self.compiler.defs.traits[head].expr))
+        if isinstance(node, ast.Call) and node.function == "since":
+            return True
+        if isinstance(node, ast.Call):
+            return node.function in _NUMBER_AGGREGATES or _event_time(node)
+        return False
+
     # -- polarity -----------------------------------------------------------------
     def holds(self, node: ast.Node) -> str:
         return self._polar(node, True)
@@ -156,7 +174,10 @@ class _Source:
             return "(" + joiner.join(parts) + ")"
         if isinstance(node, ast.Not):
             return self._polar(node.operand, not want)
-        if isinstance(node, ast.Compare) and isinstance(node.right, ast.Literal) and node.right.value is not None:
+        if isinstance(node, ast.Compare) and not (self.numeric(node.left) and self.numeric(node.right)):
+            # text, bools, lists of values: the language's own rules (see `comparison`)
+            return f"(_compare({node.op!r}, {self.value(node.left)}, {self.value(node.right)}) is {want!r})"
+        if isinstance(node, ast.Compare) and isinstance(node.right, ast.Literal):
             a = self.temp()
             test = f"{a} {_PY_OP[node.op]} {self.value(node.right)}"
             return f"(({a} := {self.value(node.left)}) is not None and {'' if want else 'not '}({test}))"
@@ -166,11 +187,8 @@ class _Source:
             return (f"(({a} := {self.value(node.left)}) is not None and ({b} := {self.value(node.right)}) is not None"
                     f" and {'' if want else 'not '}({test}))")
         if isinstance(node, ast.Membership):
-            a, b = self.temp(), self.temp()
-            found = f"({a} in {b})"
-            positive = want != node.negated
-            return (f"(({a} := {self.value(node.item)}) is not None and ({b} := {self.value(node.container)}) is not None"
-                    f" and {'' if positive else 'not '}{found})")
+            found = f"_contains({self.value(node.item)}, {self.value(node.container)})"
+            return f"({found} is {want != node.negated!r})"
         if isinstance(node, ast.IsNull):
             is_null = (want != node.negated)
             return f"({self.value(node.operand)} is {'' if is_null else 'not '}None)"

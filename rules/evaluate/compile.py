@@ -6,10 +6,9 @@ null-propagating arithmetic and comparisons and SQL three-valued logic; inside
 """
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable
 
-from rules.evaluate import aggregates, exact
+from rules.evaluate import aggregates, comparison, exact
 from rules.evaluate.aggregates import AggregateSpec
 from rules.evaluate.context import Context
 from rules.language import ast
@@ -17,8 +16,7 @@ from rules.language.model import Definitions
 from rules.timeutil import timestamp_or_none
 
 Fn = Callable[[object], object]
-COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
-           ">": operator.gt, ">=": operator.ge}
+COMPARE = comparison.COMPARE
 ARITHMETIC = exact.OPERATIONS
 """Decimal arithmetic on numbers (see `exact`): 1100.10 - 200.10 is 900."""
 _MISSING = object()
@@ -29,17 +27,6 @@ def truth(value: object) -> bool | None:
     if value is None or value is True or value is False:
         return value  # type: ignore[return-value]
     return bool(value)
-
-
-def _coerce(a: object, b: object) -> tuple[object, object] | None:
-    """Timestamps may be stored as RFC 3339 text in profiles: compare them as instants."""
-    if isinstance(a, str) and isinstance(b, (int, float)):
-        parsed = timestamp_or_none(a)
-        return None if parsed is None else (parsed, b)
-    if isinstance(b, str) and isinstance(a, (int, float)):
-        parsed = timestamp_or_none(b)
-        return None if parsed is None else (a, parsed)
-    return None
 
 
 def property_path(path: tuple[str, ...]) -> Fn:
@@ -156,31 +143,15 @@ class Compiler:
         return arithmetic
 
     def _compare(self, node: ast.Compare, in_where: bool) -> Fn:
-        left, right, op = self.value(node.left, in_where), self.value(node.right, in_where), COMPARE[node.op]
-        if isinstance(node.right, ast.Literal) and node.right.value is not None:
-            constant = node.right.value
-
-            def compare_constant(c: object) -> object:  # the common `trait > 500` shape
-                a = left(c)
-                if a is None:
-                    return None
-                try:
-                    return op(a, constant)
-                except TypeError:
-                    pair = _coerce(a, constant)
-                    return None if pair is None else op(*pair)
-
-            return compare_constant
+        left, right, op = self.value(node.left, in_where), self.value(node.right, in_where), node.op
+        direct = COMPARE[op]
 
         def compare(c: object) -> object:
             a, b = left(c), right(c)
-            if a is None or b is None:
-                return None
-            try:
-                return op(a, b)
-            except TypeError:
-                pair = _coerce(a, b)
-                return None if pair is None else op(*pair)
+            kind_a, kind_b = type(a), type(b)
+            if (kind_a is int or kind_a is float) and (kind_b is int or kind_b is float):
+                return direct(a, b)  # numbers, the common case
+            return comparison.compare(op, a, b)
 
         return compare
 
@@ -188,14 +159,8 @@ class Compiler:
         item, container, negated = self.value(node.item, in_where), self.value(node.container, in_where), node.negated
 
         def membership(c: object) -> object:
-            needle, haystack = item(c), container(c)
-            if needle is None or haystack is None:
-                return None
-            try:
-                found = needle in haystack  # type: ignore[operator]
-            except TypeError:
-                return None
-            return not found if negated else found
+            found = comparison.contains(item(c), container(c))
+            return None if found is None else found is not negated
 
         return membership
 

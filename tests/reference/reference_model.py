@@ -300,7 +300,11 @@ class Agg(Expr):
         if fn == "max":
             return max(numbers) if numbers else None
         if fn == "distinct":
-            return {v for _, values in per_event for v in values}
+            kept: list[object] = []
+            for value in (v for _, values in per_event for v in values):
+                if not any(same(value, k) for k in kept):
+                    kept.append(value)
+            return kept
         if fn in ("first", "last"):
             candidates = [(r.ts, r.event_id, values) for r, values in per_event if values]
             if not candidates:
@@ -321,7 +325,9 @@ class PropPath(Expr):
 
     def ev(self, props: dict) -> object:  # type: ignore[override]
         current: object = props
-        for part in self.path:
+        for index, part in enumerate(self.path):
+            if isinstance(current, list):  # a path through a list: every value under it
+                return values_at({"_": current}, ("_",) + self.path[index:])
             if not isinstance(current, dict):
                 return None
             current = current.get(part)
@@ -384,6 +390,65 @@ def arith(op: str, a: object, b: object) -> object:
         return math.inf if exact > 0 else -math.inf
 
 
+def same(a: object, b: object) -> bool:
+    """JSON equality: a bool is never a number."""
+    return isinstance(a, bool) == isinstance(b, bool) and a == b
+
+
+def compare_one(op: str, a: object, b: object) -> bool | None:
+    """Two single values: null is unknown, a bool has no order against a number, text
+    that is an RFC 3339 time compares as the instant (against a number or another time)."""
+    if a is None or b is None:
+        return None
+    if isinstance(a, bool) != isinstance(b, bool):
+        return {"==": False, "!=": True}.get(op)
+    if isinstance(a, str) and isinstance(b, str) and a[4:5] == b[4:5] == "-" and a[7:8] == b[7:8] == "-":
+        if profile_ts(a) is not None and profile_ts(b) is not None:
+            a, b = profile_ts(a), profile_ts(b)
+    elif isinstance(a, str) and is_number(b):
+        a = profile_ts(a)
+    elif isinstance(b, str) and is_number(a):
+        b = profile_ts(b)
+    if a is None or b is None:
+        return None
+    try:
+        return COMPARE[op](a, b)
+    except TypeError:
+        return None
+
+
+def compare_values(op: str, a: object, b: object) -> bool | None:
+    """Several values on one side (a path through a list): true when one of them
+    satisfies the comparison; `!=` is the negation of `==` (none of them equals)."""
+    if op == "!=":
+        equal = compare_values("==", a, b)
+        return None if equal is None else not equal
+    if a is None or b is None:
+        return None
+    several_a, several_b = isinstance(a, list), isinstance(b, list)
+    lefts = a if several_a and not several_b else [a]
+    rights = b if several_b and not several_a else [b]
+    outcomes = [compare_one(op, x, y) for x in lefts for y in rights]  # type: ignore[union-attr]
+    return True if True in outcomes else (None if None in outcomes else False)
+
+
+def member(needle: object, haystack: object) -> bool | None:
+    """`in`: a substring of text; else one of the values, where a null among them makes
+    a value not found unknown (SQL); several needles: one of them."""
+    if needle is None or haystack is None:
+        return None
+    if isinstance(haystack, str):
+        return needle in haystack if isinstance(needle, str) else None
+    if isinstance(needle, list):
+        outcomes = [member(n, haystack) for n in needle]
+        return True if True in outcomes else (None if None in outcomes else False)
+    if not isinstance(haystack, (list, set, frozenset, tuple)):
+        return None
+    if any(same(needle, item) for item in haystack):
+        return True
+    return None if any(item is None for item in haystack) else False
+
+
 @dataclass(repr=False)
 class Cmp(Expr):
     op: str
@@ -394,13 +459,7 @@ class Cmp(Expr):
         return f"{self.left.text()} {self.op} {self.right.text()}"
 
     def ev(self, env: object) -> object:
-        a, b = self.left.ev(env), self.right.ev(env)
-        if a is None or b is None:
-            return None
-        try:
-            return COMPARE[self.op](a, b)
-        except TypeError:
-            return None
+        return compare_values(self.op, self.left.ev(env), self.right.ev(env))
 
     def kids(self) -> tuple[Expr, ...]:
         return (self.left, self.right)
@@ -438,14 +497,8 @@ class In(Expr):
         return f"{self.needle.text()} {'not in' if self.negated else 'in'} {self.haystack.text()}"
 
     def ev(self, env: object) -> object:
-        needle, haystack = self.needle.ev(env), self.haystack.ev(env)
-        if needle is None or haystack is None:
-            return None
-        try:
-            found = needle in haystack  # type: ignore[operator]
-        except TypeError:
-            return None
-        return not found if self.negated else found
+        found = member(self.needle.ev(env), self.haystack.ev(env))
+        return None if found is None else found != self.negated
 
     def kids(self) -> tuple[Expr, ...]:
         return (self.needle, self.haystack)

@@ -66,6 +66,13 @@ def _where(draw: st.DrawFn, event: str) -> Expr | None:
             Cmp(">=", PropPath(("total",)), Lit(100)),
             Cmp("==", PropPath(("currency",)), Lit("EUR")),
             In(PropPath(("currency",)), Lit(["EUR", "USD"])),
+            In(PropPath(("currency",)), Lit(["EUR", None]), True),  # not found beside a null: unknown
+            # paths through the items: one item satisfying the comparison is enough
+            Cmp("==", PropPath(("items", "category")), Lit("hair")),
+            Cmp("!=", PropPath(("items", "category")), Lit("hair")),
+            Cmp(">", PropPath(("items", "price")), Lit(20)),
+            Cmp("==", PropPath(("items", "quantity")), Lit(1)),  # quantities include true and "2"
+            In(PropPath(("items", "category")), Lit(["hair", "nails"])),
         ]
     elif event == "order_refunded":
         options = [Cmp(">", PropPath(("amount",)), Lit(20))]
