@@ -212,8 +212,8 @@ class Compiler:
         if name == "in_segment":
             segment = str(node.args[0].value)  # type: ignore[attr-defined]
             return lambda ctx: ctx.members.get(segment, False)  # type: ignore[attr-defined]
-        if name == "coalesce":
-            options = [self.value(arg) for arg in node.args]
+        if name == "coalesce":  # also inside where=, on the event's properties
+            options = [self.value(arg, in_where) for arg in node.args]
 
             def coalesce(ctx: object) -> object:
                 for option in options:

@@ -76,6 +76,10 @@ class _Checker:
         return ("set", False)
 
     def _name(self, node: ast.Name, where: bool) -> tuple[str, bool]:
+        if where and node.parts[0] == "profile":
+            self.fail(node, f"'{node.dotted}' inside where= would read an event property called 'profile', not "
+                            "the customer's profile (a filter reads one event's properties); write the profile "
+                            f"condition beside the aggregate, e.g. count(order_placed) >= 1 and {node.dotted} == ...")
         if where:
             return ("any", False)
         head = node.parts[0]
@@ -210,8 +214,10 @@ class _Checker:
         if name not in FUNCTIONS:
             hint = difflib.get_close_matches(name, sorted(FUNCTIONS), n=1)
             self.fail(node, f"unknown function {name}(){f' (did you mean {hint[0]}()?)' if hint else ''}")
-        if where:
-            self.fail(node, f"{name}() cannot be used inside where=; filters see only the event's properties")
+        if where and name != "coalesce":
+            self.fail(node, f"{name}() cannot be used inside where=: a filter reads one event's properties "
+                            "(e.g. where=total > 100); write conditions on time, segments or other events "
+                            "beside the aggregate, e.g. count(order_placed, where=total > 100) >= 1 and ...")
         if name in AGGREGATES:
             return self.aggregate(node)
         if node.kwargs:

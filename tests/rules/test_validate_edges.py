@@ -418,3 +418,36 @@ def test_definitions_without_any_segment_are_refused(write_yaml) -> None:
     assert found.startswith(f"{folder}:0: no segments or tiers are defined")
     write_yaml("tiers:\n  spend:\n    - name: anyone\n      when: 'true'\n", name="more.yaml")
     assert "anyone" in load_definitions(folder).segments  # a tier alone is enough
+
+
+def test_the_profile_inside_a_filter_is_refused_with_where_to_write_it(write_yaml) -> None:
+    """`where=profile.country == "US"` read an event property called 'profile' and
+    never matched; the filter reads one event, the profile goes beside the aggregate."""
+    folder = write_yaml("""
+        segments:
+          us_orders:
+            when: count(order_placed, where=profile.country == "US") >= 1
+          recent:
+            when: count(order_placed, where=since(ordered_at) < 1d) >= 1
+    """)
+    profile, since = problems(folder)
+    assert profile.startswith(f"{folder / 'segments.yaml'}:3: 'profile.country' inside where= would read an event "
+                              "property called 'profile'")
+    assert "count(order_placed) >= 1 and profile.country ==" in profile
+    assert since.startswith(f"{folder / 'segments.yaml'}:5: since() cannot be used inside where=: a filter reads "
+                            "one event's properties")
+
+
+def test_coalesce_inside_a_filter_reads_the_events_properties(write_yaml) -> None:
+    folder = write_yaml("""
+        segments:
+          small_or_unpriced:
+            when: count(order_placed, where=coalesce(total, 0) < 100) >= 2
+    """)
+    engine = Engine(load_definitions(folder))
+    events = [parse_event(orjson.dumps({"event_id": f"o{i}", "type": "order_placed", "customer_id": "c1",
+                                        "timestamp": 1_767_225_600_000 + i, "properties": properties}))
+              for i, properties in enumerate([{}, {"total": 500}, {"total": 20}])]
+    changes: list = []
+    replay(engine, events, changes.append)
+    assert [(c.segment, c.change, c.at) for c in changes] == [("small_or_unpriced", "enter", events[2].ts)]
