@@ -23,6 +23,10 @@ ANONYMOUS = "anon:"
 """State key prefix of visitors known only by `anonymous_id`."""
 
 
+DEFAULTED = -1
+"""The profile stamp of a defaulted `created_at` at time t is DEFAULTED - t: below
+every event's time (so any given value wins) and higher for earlier defaults."""
+
 SPECIAL_TYPES = frozenset({"identify", "customer_created", "customer_updated"})
 """Event types with a step of their own: the merge of a visitor, the profile."""
 
@@ -165,15 +169,24 @@ class Engine:
         return changes
 
     def _profile(self, state: CustomerState, event: Event) -> None:
+        """Set the profile attributes of a profile event. `created_at` not given in a
+        `customer_created` defaults to its time, but a default never replaces a value
+        given by an event, whatever their times, and of several defaults the earliest
+        stays (an account is created once; a repeated `customer_created` must not make
+        a two-year customer new): its stamp is below every real one (`DEFAULTED`)."""
         properties = dict(event.properties)
         created_at = properties.get("created_at")
-        if event.type == "customer_created" and created_at is None:
-            properties["created_at"] = event.ts
-        elif isinstance(created_at, str):  # read once here; text that is no time stays as it came
+        if isinstance(created_at, str):  # read once here; text that is no time stays as it came
             parsed = timestamp_or_none(created_at)
             if parsed is not None:
                 properties["created_at"] = parsed
-        state.set_profile(properties, event.ts)
+        defaulted = event.type == "customer_created" and created_at is None
+        if defaulted:
+            properties.pop("created_at", None)
+        if properties:
+            state.set_profile(properties, event.ts)
+        if defaulted:
+            state.set_profile({"created_at": event.ts}, DEFAULTED - event.ts)
 
     def detach_visitor(self, anonymous_id: str, customer_id: str) -> CustomerState | None:
         """Link `anonymous_id` to `customer_id` (the first link wins) and hand over the

@@ -695,19 +695,24 @@ class Model:
 
 
 def profile_of(history: Iterable[Rec]) -> dict[str, object]:
-    """Per attribute, the value of the newest profile event (ties: the later applied)."""
+    """Per attribute, the value of the newest profile event (ties: the later applied);
+    `created_at` given by no event is the time of the earliest `customer_created`."""
     profile: dict[str, object] = {}
     stamps: dict[str, int] = {}
+    created: list[int] = []
     for rec in history:
         if rec.type not in PROFILE_TYPES:
             continue
         properties = dict(rec.props)
         if rec.type == "customer_created" and properties.get("created_at") is None:
-            properties["created_at"] = rec.ts
+            properties.pop("created_at", None)
+            created.append(rec.ts)
         for name, value in properties.items():
             if name not in stamps or rec.ts >= stamps[name]:
                 profile[name] = value
                 stamps[name] = rec.ts
+    if "created_at" not in stamps and created:
+        profile["created_at"] = min(created)
     return profile
 
 
