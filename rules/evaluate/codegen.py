@@ -21,6 +21,7 @@ from types import CodeType
 
 from rules.evaluate import aggregates, comparison, exact, windows
 from rules.evaluate.compile import Compiler
+from rules.evaluate.exact import Slope, exact_factor
 from rules.language import ast
 from rules.timeutil import timestamp_or_none
 
@@ -200,25 +201,25 @@ class _Source:
 
 
     # -- lines in time, for flip instants ----------------------------------------
-    def line(self, node: ast.Node) -> tuple[float, str] | None:
+    def line(self, node: ast.Node) -> tuple[Slope, str] | None:
         """(constant slope, intercept source) with value = slope * now + intercept; None
         when the slope is not a compile-time constant (the closure backend handles it)."""
         from rules.evaluate.analysis import dependencies
 
         if not dependencies(node, self.compiler).clock:
             if isinstance(node, ast.Literal) and aggregates.is_number(node.value):
-                return (0.0, repr(node.value))  # a number or duration already: nothing to convert per call
-            return (0.0, f"_instant({self.value(node)})")
+                return (0, repr(node.value))  # a number or duration already: nothing to convert per call
+            return (0, f"_instant({self.value(node)})")
         if isinstance(node, ast.Name):
             if node.parts == ("now",):
-                return (1.0, "0")
+                return (1, "0")
             return self.line(self.compiler.defs.traits[node.parts[0]].expr)
         if isinstance(node, ast.Call) and node.function == "since":
             t = self.temp()
             moment = self.value(node.args[0])
             if not _event_time(node.args[0]):
                 moment = f"_instant({moment})"  # first/last timestamps are integers or null already
-            return (1.0, f"(None if ({t} := {moment}) is None else -{t})")
+            return (1, f"(None if ({t} := {moment}) is None else -{t})")
         if isinstance(node, ast.Negate):
             inner = self.line(node.operand)
             if inner is None:
@@ -237,11 +238,10 @@ class _Source:
             factor_node, line = (node.right, left) if node.op == "/" or right[0] == 0 else (node.left, right)
             if not (isinstance(factor_node, ast.Literal) and factor_node.kind == "number" and factor_node.value):
                 return None
-            factor = float(factor_node.value)  # type: ignore[arg-type]
-            if node.op == "/":
-                factor = 1 / factor
+            factor = exact_factor(factor_node.value, node.op)  # type: ignore[arg-type]
             t = self.temp()
-            return (line[0] * factor, f"(None if ({t} := {line[1]}) is None else {t} * {factor!r})")
+            written = repr(factor) if type(factor) is int else self.constant(factor)
+            return (line[0] * factor, f"(None if ({t} := {line[1]}) is None else {t} * {written})")
         return None
 
 

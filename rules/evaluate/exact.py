@@ -104,3 +104,19 @@ divided = _decimal_operation(operator.truediv, _divide)
 OPERATIONS: dict[str, Operation] = {"+": plus, "-": minus, "*": times, "/": divided}
 """The definition language's arithmetic operators; raise TypeError for values that
 are not numbers (as Python's do) and ZeroDivisionError for a division by zero."""
+
+
+Slope = int | Fraction
+"""How fast a value moves with the clock (1 for `since(t)`), exact: see `exact_factor`."""
+
+
+def exact_factor(number: int | float, op: str) -> Slope:
+    """What multiplying (`*`) or dividing (`/`) by `number` multiplies a line in time
+    by, as an exact fraction of the decimal written (an int when whole). The flip
+    search solves `slope * t + intercept OP bound` for t; with the float 1 / 1.5 the
+    crossing of `since(t) / 1.5 > 2h` came out a millisecond early, where the
+    condition, computed exactly, did not hold yet, and the flip was never made."""
+    factor = Fraction(repr(number)) if type(number) is float else Fraction(number)
+    if op == "/":
+        factor = 1 / factor
+    return int(factor) if factor.denominator == 1 else factor

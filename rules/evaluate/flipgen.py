@@ -105,7 +105,8 @@ def flip_lines(nodes: list[ast.Node], compiler: Compiler, source: _Source) -> li
                     block.append("    if found <= now:")
                     block.append("        found = None")
                 else:
-                    block.append(f"    found = _cross({slope!r}, {a} - {b}, now, {compare})")
+                    written = repr(slope) if type(slope) is int else source.constant(slope)
+                    block.append(f"    found = _cross({written}, {a} - {b}, now, {compare})")
             elif isinstance(item, WindowFlip) and (drop := _count_drop(item, compiler)) is not None:
                 block.append("if True:")
                 block.append(f"    found = _cdrop({drop})")

@@ -13,15 +13,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 
 from rules.evaluate import aggregates, windows
 from rules.evaluate.analysis import comparisons, dependencies
 from rules.evaluate.compile import COMPARE, Compiler
 from rules.evaluate.context import Context
+from rules.evaluate.exact import Slope, exact_factor
 from rules.language import ast
 from rules.timeutil import instant_or_none
 
-Line = tuple[float, float]  # (slope, intercept): value = slope * now + intercept
+Line = tuple[Slope | float, Slope | float]  # (slope, intercept): value = slope * now + intercept
 LineFn = Callable[[Context], Line | None]
 NextFlip = Callable[[Context], int | None]
 
@@ -36,19 +38,19 @@ class _Lines:
 
             def constant(ctx: Context) -> Line | None:
                 number = instant_or_none(value(ctx))
-                return None if number is None else (0.0, number)
+                return None if number is None else (0, number)
 
             return constant
         if isinstance(node, ast.Name):
             if node.parts == ("now",):
-                return lambda ctx: (1.0, 0.0)
+                return lambda ctx: (1, 0)
             return self.line(self.compiler.defs.traits[node.parts[0]].expr)
         if isinstance(node, ast.Call) and node.function == "since":
             moment = self.compiler.value(node.args[0])
 
             def since(ctx: Context) -> Line | None:
                 start = instant_or_none(moment(ctx))
-                return None if start is None else (1.0, -start)
+                return None if start is None else (1, -start)
 
             return since
         if isinstance(node, ast.Call) and node.function == "coalesce":
@@ -87,10 +89,12 @@ class _Lines:
                 return (a[0] - b[0], a[1] - b[1])
             if op == "*":
                 factor, line = (a[1], b) if a[0] == 0 else (b[1], a)
-                return (line[0] * factor, line[1] * factor)
-            if b[0] != 0 or b[1] == 0:
+            elif b[0] != 0 or b[1] == 0:
                 return None
-            return (a[0] / b[1], a[1] / b[1])
+            else:
+                factor, line = b[1], a
+            exactly = exact_factor(factor, op)  # see there: float slopes miss crossings
+            return (line[0] * exactly, line[1] * exactly)
 
         return combine
 
@@ -204,8 +208,14 @@ def flip_plan(nodes: list[ast.Node], compiler: Compiler) -> FlipPlan:
     return plan
 
 
-def crossing_instant(slope: float, intercept: float, now: int, compare: Callable[[object, object], bool]) -> int | None:
+def _rational(number: object) -> Fraction:
+    return Fraction(repr(number)) if type(number) is float else Fraction(number)  # type: ignore[arg-type]
+
+
+def crossing_instant(slope: Slope | float, intercept: Slope | float, now: int, compare: Callable[[object, object], bool]) -> int | None:
     """First whole millisecond after `now` where `slope * t + intercept OP 0` changes truth."""
+    if type(slope) is not int or type(intercept) is not int:  # solved exactly, as conditions compute
+        slope, intercept = _rational(slope), _rational(intercept)
     root = -intercept / slope
     for candidate in (math.ceil(root), math.floor(root) + 1):
         if candidate > now and compare(slope * candidate + intercept, 0) != compare(

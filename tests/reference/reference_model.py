@@ -644,9 +644,23 @@ class Model:
         return found
 
     def durations(self) -> set[int]:
+        """Every duration written, and each scaled by every factor a value is multiplied
+        or divided by (`since(t) * 2 > 2h` flips 1h after t)."""
         found: set[int] = set()
         for expr in self.all_exprs():
             found |= expr.durations()
+        factors: set[float] = set()
+        pending = self.all_exprs()
+        while pending:
+            expr = pending.pop()
+            pending.extend(expr.kids())
+            if isinstance(expr, Arith) and expr.op in "*/":
+                factors |= {side.value for side in (expr.left, expr.right)  # type: ignore[misc]
+                            if isinstance(side, Lit) and is_number(side.value) and side.value}
+        for duration in list(found):
+            for factor in factors:
+                for scaled in (duration / factor, duration * factor):
+                    found |= {math.floor(scaled), math.ceil(scaled)}
         return found
 
     def windows(self) -> set[int]:

@@ -89,7 +89,7 @@ def _within(draw: st.DrawFn, durations: list[str]) -> Dur | None:
 
 def numeric_quantity(draw: st.DrawFn, durations: list[str], traits: dict[str, tuple[Expr, str]]) -> tuple[Expr, str]:
     """A number-valued expression and its kind (which thresholds make sense)."""
-    choice = draw(st.integers(0, 11))
+    choice = draw(st.integers(0, 13))
     w = lambda: _within(draw, durations)  # noqa: E731
     if choice == 0:
         return Agg("count", "order_placed", (), _where(draw, "order_placed"), w()), "count"
@@ -114,6 +114,11 @@ def numeric_quantity(draw: st.DrawFn, durations: list[str], traits: dict[str, tu
         return Coalesce((Agg("max", "order_placed", ("total",), None, w()), Lit(0))), "money"
     if choice == 10:
         return Agg("last", "order_placed", ("total",)), "money"
+    if choice == 11:  # decimal arithmetic: cents add up as written
+        return Arith("+", Agg("sum", "order_placed", ("total",)), Agg("sum", "order_refunded", ("amount",))), "money"
+    if choice == 12:
+        factor = Lit(draw(st.sampled_from([0.1, 1.1, 3, 0.25])))
+        return Arith(draw(st.sampled_from(["*", "/"])), Agg("sum", "order_placed", ("total",), None, w()), factor), "money"
     numeric = [(n, k) for n, (e, k) in traits.items() if k != "duration"]
     if numeric:
         name, kind = draw(st.sampled_from(numeric))
@@ -123,7 +128,10 @@ def numeric_quantity(draw: st.DrawFn, durations: list[str], traits: dict[str, tu
 
 def time_quantity(draw: st.DrawFn, durations: list[str], traits: dict[str, tuple[Expr, str]]) -> Expr:
     """A duration-valued expression that grows with the clock."""
-    choice = draw(st.integers(0, 6))
+    choice = draw(st.integers(0, 7))
+    if choice == 7:  # a duration scaled: its flips move at another speed than the clock
+        return Arith(draw(st.sampled_from(["*", "/"])), Since(Agg("last", "added_to_cart")),
+                     Lit(draw(st.sampled_from([2, 0.5, 1.5]))))
     if choice == 0:
         return Since(Agg("last", "order_placed"))
     if choice == 1:
