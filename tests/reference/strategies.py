@@ -73,6 +73,7 @@ def _where(draw: st.DrawFn, event: str) -> Expr | None:
             Cmp(">", PropPath(("items", "price")), Lit(20)),
             Cmp("==", PropPath(("items", "quantity")), Lit(1)),  # quantities include true and "2"
             In(PropPath(("items", "category")), Lit(["hair", "nails"])),
+            Cmp(">=", Coalesce((PropPath(("total",)), Lit(0))), Lit(100)),  # an order without a total counts as 0
         ]
     elif event == "order_refunded":
         options = [Cmp(">", PropPath(("amount",)), Lit(20))]
@@ -100,7 +101,7 @@ def numeric_quantity(draw: st.DrawFn, durations: list[str], traits: dict[str, tu
     if choice == 3:
         return Agg(draw(st.sampled_from(["max", "min"])), "order_placed", ("total",), None, w()), "money"
     if choice == 4:
-        return Agg("avg", "order_placed", ("total",), _where(draw, "order_placed"), None), "money"
+        return Agg("avg", "order_placed", ("total",), _where(draw, "order_placed"), w()), "money"
     if choice == 5:
         return Agg("min", "order_placed", ("items", "price")), "price"
     if choice == 6:
@@ -113,7 +114,7 @@ def numeric_quantity(draw: st.DrawFn, durations: list[str], traits: dict[str, tu
     if choice == 9:
         return Coalesce((Agg("max", "order_placed", ("total",), None, w()), Lit(0))), "money"
     if choice == 10:
-        return Agg("last", "order_placed", ("total",)), "money"
+        return Agg(draw(st.sampled_from(["first", "last"])), "order_placed", ("total",), None, w()), "money"
     if choice == 11:  # decimal arithmetic: cents add up as written
         return Arith("+", Agg("sum", "order_placed", ("total",)), Agg("sum", "order_refunded", ("amount",))), "money"
     if choice == 12:
