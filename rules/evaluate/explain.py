@@ -141,6 +141,10 @@ class Explainer:
         if earlier:
             return (f"not a member: when holds, but level {earlier[0]!r} of tier {segment.tier!r} matched first"
                     if holds else f"not a member: when does not hold (and level {earlier[0]!r} matched first)")
+        if holds and leave:  # overlapping conditions: `lint` warns of them [hysteresis]
+            return ("not a member: exit_when holds as well as when, so it left at its last evaluation and enters "
+                    "again at its next one, an event of a type it reads or a timer (when and exit_when overlap: "
+                    "see `segmenter lint`)")
         if holds:
             return "not a member yet: when holds now; the change is made at its next evaluation"
         return "not a member: when does not hold"

@@ -60,6 +60,24 @@ def test_hysteresis_tier_order_and_holdout_are_said_in_words(engine: Engine) -> 
     assert why(engine, "c-1", 2)["loyal"] == "not a member: when does not hold"
 
 
+def test_overlapping_when_and_exit_when_are_named_when_they_made_a_member_leave(write_yaml) -> None:
+    """Between 10 and 30 days both conditions hold: the timer at 10 days makes the
+    member leave, and it enters again only at its next evaluation; "the change is made
+    at its next evaluation" alone read as a flip about to come."""
+    engine = Engine(load_definitions(write_yaml("""
+        segments:
+          recent_buyer:
+            when: since(last(order_placed)) < 30d
+            exit_when: since(last(order_placed)) > 10d
+    """)))
+    engine.apply(parse_event(event("o1", "order_placed", 0)))
+    left = engine.advance("c-1", 1_767_225_600_000 + 11 * DAY)
+    assert [(c.change, c.at) for c in left] == [("exit", 1_767_225_600_000 + 10 * DAY + 1)]
+    said = why(engine, "c-1", 11)["recent_buyer"]
+    assert said.startswith("not a member: exit_when holds as well as when, so it left at its last evaluation")
+    assert "see `segmenter lint`" in said
+
+
 def test_a_flip_not_yet_evaluated_and_an_anonymous_visitor(engine: Engine) -> None:
     engine.apply(parse_event(event("o1", "order_placed", 0, total=10)))
     assert why(engine, "c-1", 40)["lapsed"] == (
