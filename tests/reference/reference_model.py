@@ -644,12 +644,13 @@ class Model:
         return found
 
     def durations(self) -> set[int]:
-        """Every duration written, and each scaled by every factor a value is multiplied
-        or divided by (`since(t) * 2 > 2h` flips 1h after t)."""
+        """Every duration written, each scaled by every factor a value is multiplied or
+        divided by (`since(t) * 2 > 2h` flips 1h after t), and their sums and differences."""
         found: set[int] = set()
         for expr in self.all_exprs():
             found |= expr.durations()
         factors: set[float] = set()
+        offsets: set[int] = set()
         pending = self.all_exprs()
         while pending:
             expr = pending.pop()
@@ -657,11 +658,14 @@ class Model:
             if isinstance(expr, Arith) and expr.op in "*/":
                 factors |= {side.value for side in (expr.left, expr.right)  # type: ignore[misc]
                             if isinstance(side, Lit) and is_number(side.value) and side.value}
+            if isinstance(expr, Arith) and expr.op in "+-":
+                offsets |= {side.ms for side in (expr.left, expr.right) if isinstance(side, Dur)}
         for duration in list(found):
             for factor in factors:
                 for scaled in (duration / factor, duration * factor):
                     found |= {math.floor(scaled), math.ceil(scaled)}
-        return found
+        # shifted by the durations added or taken in arithmetic (`2h - since(t) >= 1h` flips 1h after t)
+        return found | {abs(d + sign * o) for d in found for o in offsets for sign in (1, -1)}
 
     def windows(self) -> set[int]:
         found: set[int] = set()

@@ -129,10 +129,14 @@ def numeric_quantity(draw: st.DrawFn, durations: list[str], traits: dict[str, tu
 
 def time_quantity(draw: st.DrawFn, durations: list[str], traits: dict[str, tuple[Expr, str]]) -> Expr:
     """A duration-valued expression that grows with the clock."""
-    choice = draw(st.integers(0, 7))
+    choice = draw(st.integers(0, 9))
     if choice == 7:  # a duration scaled: its flips move at another speed than the clock
         return Arith(draw(st.sampled_from(["*", "/"])), Since(Agg("last", "added_to_cart")),
                      Lit(draw(st.sampled_from([2, 0.5, 1.5]))))
+    if choice == 8:  # shifted by a duration
+        return Arith("+", Since(Agg("last", "added_to_cart")), Dur(draw(st.sampled_from(durations))))
+    if choice == 9:  # falling as the clock runs: flips the other way
+        return Arith("-", Dur(draw(st.sampled_from(durations))), Since(Agg("last", "order_placed")))
     if choice == 0:
         return Since(Agg("last", "order_placed"))
     if choice == 1:
