@@ -29,6 +29,20 @@ def truth(value: object) -> bool | None:
     return bool(value)
 
 
+def _on_instants(op: Callable[[object, object], object], a: object, b: object) -> object:
+    """Times kept as text (profile attributes) take part in arithmetic as the instants
+    they write, as they do in `since()` and comparisons: `profile.last_login -
+    profile.signup` is a duration. Other text is no number: null."""
+    a = timestamp_or_none(a) if type(a) is str else a
+    b = timestamp_or_none(b) if type(b) is str else b
+    if a is None or b is None:
+        return None
+    try:
+        return op(a, b)
+    except (TypeError, ZeroDivisionError):
+        return None
+
+
 def property_path(path: tuple[str, ...]) -> Fn:
     """Event property lookup for where= filters: scalar, or a list when a list is crossed."""
     if len(path) == 1:
@@ -137,8 +151,10 @@ class Compiler:
                 return None
             try:
                 return op(a, b)
-            except (TypeError, ZeroDivisionError):
+            except ZeroDivisionError:
                 return None
+            except TypeError:
+                return _on_instants(op, a, b)
 
         return arithmetic
 

@@ -480,8 +480,14 @@ class Arith(Expr):
             return None
         try:
             return arith(self.op, a, b)
-        except (TypeError, ZeroDivisionError):
+        except ZeroDivisionError:
             return None
+        except TypeError:  # a time kept as text counts as its instant
+            a, b = (profile_ts(v) if isinstance(v, str) else v for v in (a, b))
+            try:
+                return None if a is None or b is None else arith(self.op, a, b)
+            except (TypeError, ZeroDivisionError):
+                return None
 
     def kids(self) -> tuple[Expr, ...]:
         return (self.left, self.right)

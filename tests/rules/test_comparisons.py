@@ -26,6 +26,8 @@ segments:
   us_text:         {when: '"US" in profile.country'}
   login_after:     {when: 'profile.last_login > profile.signup'}
   login_same:      {when: 'profile.last_login == profile.signup'}
+  came_back_later: {when: 'profile.last_login - profile.signup > 30d'}
+  signed_up_long:  {when: 'now - profile.signup > 365d'}
 """
 
 
@@ -91,3 +93,12 @@ def test_two_times_written_as_text_compare_as_instants(tmp_path: Path) -> None:
     assert members(tmp_path, same) & {"login_after", "login_same"} == {"login_same"}
     later = {"last_login": "2025-01-02", "signup": "2025-01-01T23:00:00-02:00"}  # a date alone is midnight UTC
     assert "login_after" not in members(tmp_path, later)  # 2025-01-02T00:00Z is before 2025-01-02T01:00Z
+
+
+def test_times_written_as_text_take_part_in_arithmetic_as_instants(tmp_path: Path) -> None:
+    """As in `since()` and comparisons; the difference was null, so neither held."""
+    profile = {"signup": "2024-06-01T00:00:00Z", "last_login": "2024-07-15T09:00:00+02:00"}  # 44 days 7 hours
+    assert {"came_back_later", "signed_up_long"} <= members(tmp_path, profile)  # the customer_created is 2026-01-01
+    close = {"signup": "2025-12-01", "last_login": "2025-12-30T23:00:00-01:00"}  # 30 days exactly: not above
+    assert not {"came_back_later", "signed_up_long"} & members(tmp_path, close)
+    assert "came_back_later" not in members(tmp_path, {"signup": "soon", "last_login": "2025-12-30T23:00:00Z"})
