@@ -64,7 +64,7 @@ class Explainer:
         self._type_of = expression_types(defs)
         self._types: dict[int, str] = {}
 
-    def _readable(self, node: ast.Node, ctx: Context) -> object:
+    def _kind(self, node: ast.Node) -> str:
         kind = self._types.get(id(node))
         if kind is None:
             try:
@@ -72,7 +72,18 @@ class Explainer:
             except RecursionError:  # a chain of traits as deep as validate allows, under a deep caller
                 kind = "any"  # shown as it is
             self._types[id(node)] = kind
-        return readable(self._value(node)(ctx), kind)  # type: ignore[operator]
+        return kind
+
+    def _kinds(self, part: ast.Node) -> dict[int, str]:
+        """The kind each operand of `part` is shown as. A value typed only at run time
+        compared with a duration or a time is shown as one (`profile.last_login -
+        profile.signup > 30d`: the difference of two times kept as text)."""
+        kinds = {id(o): self._kind(o) for o in _operands(part)}
+        if isinstance(part, ast.Compare):
+            for this, other in ((part.left, part.right), (part.right, part.left)):
+                if kinds.get(id(this)) == "any" and self._kind(other) in ("duration", "timestamp"):
+                    kinds[id(this)] = self._kind(other)
+        return kinds
 
     def _value(self, node: ast.Node) -> object:
         key = id(node)
@@ -84,7 +95,8 @@ class Explainer:
         parts = []
         for part in _parts(node):
             shown: dict[str, object] = {"condition": part.text, "value": truth(self._value(part)(ctx))}  # type: ignore[operator]
-            operands = {o.text: self._readable(o, ctx) for o in _operands(part)}
+            kinds = self._kinds(part)
+            operands = {o.text: readable(self._value(o)(ctx), kinds[id(o)]) for o in _operands(part)}  # type: ignore[operator]
             if operands:
                 shown["values"] = operands
             parts.append(shown)

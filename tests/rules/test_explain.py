@@ -144,3 +144,18 @@ def test_a_time_compared_with_a_time_is_shown_in_rfc_3339(write_yaml) -> None:
     assert parts["last(order_placed) < last(added_to_cart)"] == {
         "last(order_placed)": "2026-01-02T00:00:00Z", "last(added_to_cart)": "2026-01-03T00:00:00Z"}
     assert parts["last(order_placed) is null"] == {"last(order_placed)": "2026-01-02T00:00:00Z"}
+
+
+def test_a_value_typed_at_run_time_compared_with_a_duration_is_spelled_as_one(write_yaml) -> None:
+    """The difference of two times kept as text was shown as 5094000000."""
+    engine = Engine(load_definitions(write_yaml("""
+        segments:
+          came_back:
+            when: profile.last_login - profile.signup > 30d
+    """)))
+    engine.apply(parse_event(event("c1", "customer_created", 0, signup="2025-01-01T00:00:00Z",
+                                   last_login="2025-03-01T00:00:00+01:00")))
+    values = part_values(engine, "c-1", 0)
+    assert values["profile.last_login - profile.signup > 30d"] == {
+        "profile.last_login - profile.signup": spell_duration(58 * DAY + 23 * 3_600_000)}
+    assert spell_duration(58 * DAY + 23 * 3_600_000) == "58d 23h"
