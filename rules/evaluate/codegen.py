@@ -28,7 +28,7 @@ from rules.timeutil import timestamp_or_none
 Condition = Callable[[dict, dict, int, dict], bool]  # (slots, profile, now, seqs) -> bool
 IDENTITY_KINDS = {"count", "sum", "min", "max", "first_ts", "last_ts"}
 _PY_OP = {"==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
-_NUMBER_AGGREGATES = {"count", "sum", "avg", "min", "max"}  # numbers only, or null
+_NUMBER_CALLS = {"since", "count", "sum", "avg", "min", "max"}  # numbers only, or null
 _ARITHMETIC = {"+": "_plus", "-": "_minus", "*": "_times", "/": "_divided"}
 """The generated names of the decimal operators (`exact.OPERATIONS`)."""
 
@@ -155,10 +155,8 @@ class _Source:
         if isinstance(node, ast.Name):
             head = node.parts[0]
             return node.parts == ("now",) or (head != "profile" and self.numeric(self.compiler.defs.traits[head].expr))
-        if isinstance(node, ast.Call) and node.function == "since":
-            return True
         if isinstance(node, ast.Call):
-            return node.function in _NUMBER_AGGREGATES or _event_time(node)
+            return node.function in _NUMBER_CALLS or _event_time(node)
         return False
 
     # -- polarity -----------------------------------------------------------------

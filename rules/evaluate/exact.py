@@ -37,37 +37,6 @@ def _decimal(number: object) -> Decimal:
     return Decimal(repr(number)) if type(number) is float else Decimal(number)  # type: ignore[arg-type]
 
 
-def add(total: int | float, number: int | float) -> int | float:
-    """total + number for ints and floats (not bools): exact for whole numbers, and
-    for decimals as described above."""
-    if type(number) is int and type(total) is int:
-        return total + number
-    return float(_EXACT.add(_decimal(total), _decimal(number)))
-
-
-def add_all(total: int | float, numbers: Iterable[object]) -> int | float:
-    """`total` plus every int and float of `numbers` (other values are passed over)."""
-    for number in numbers:
-        if type(number) is int or type(number) is float:
-            total = add(total, number)  # type: ignore[arg-type]
-    return total
-
-
-def subtract(total: int | float, number: int | float) -> int | float:
-    """total - number, the same way (a window's total as its oldest bucket leaves)."""
-    if type(number) is int and type(total) is int:
-        return total - number
-    return float(_EXACT.subtract(_decimal(total), _decimal(number)))
-
-
-def mean(total: int | float, count: int) -> float:
-    """total / count, correctly rounded from the decimal total."""
-    exact = _decimal(total)
-    if not exact.is_finite():
-        return float(exact) / count
-    return float(Fraction(exact) / count)
-
-
 Operation = Callable[[object, object], object]
 
 
@@ -88,7 +57,7 @@ def _decimal_operation(plain: Operation, exact: Callable[[Decimal, Decimal], Dec
     return operation
 
 
-def _divide(a: Decimal, b: Decimal) -> Decimal:
+def _quotient(a: Decimal, b: Decimal) -> Decimal:
     """Division is not exact in decimal either (1/3): the quotient is taken as a
     fraction and rounded to a float once; a quotient beyond the floats is infinite."""
     try:
@@ -97,13 +66,36 @@ def _divide(a: Decimal, b: Decimal) -> Decimal:
         return Decimal("Infinity") if (a < 0) == (b < 0) else Decimal("-Infinity")
 
 
-plus = _decimal_operation(operator.add, _EXACT.add)
-minus = _decimal_operation(operator.sub, _EXACT.subtract)
-times = _decimal_operation(operator.mul, _EXACT.multiply)
-divided = _decimal_operation(operator.truediv, _divide)
-OPERATIONS: dict[str, Operation] = {"+": plus, "-": minus, "*": times, "/": divided}
+add = _decimal_operation(operator.add, _EXACT.add)
+"""total + number: the running totals of `sum` and `avg`, and the language's `+`."""
+subtract = _decimal_operation(operator.sub, _EXACT.subtract)
+"""The same for `-` (and a window's total as its oldest bucket leaves)."""
+multiply = _decimal_operation(operator.mul, _EXACT.multiply)
+divide = _decimal_operation(operator.truediv, _quotient)
+OPERATIONS: dict[str, Operation] = {"+": add, "-": subtract, "*": multiply, "/": divide}
 """The definition language's arithmetic operators; raise TypeError for values that
 are not numbers (as Python's do) and ZeroDivisionError for a division by zero."""
+
+
+def add_all(total: int | float, numbers: Iterable[object]) -> int | float:
+    """`total` plus every int and float of `numbers` (other values are passed over)."""
+    for number in numbers:
+        if type(number) is int or type(number) is float:
+            total = add(total, number)  # type: ignore[arg-type]
+    return total
+
+
+def mean(total: int | float, count: int) -> float:
+    """total / count, correctly rounded from the decimal total."""
+    exact = _decimal(total)
+    if not exact.is_finite():
+        return float(exact) / count
+    return float(Fraction(exact) / count)
+
+
+def fraction(number: object) -> Fraction:
+    """A number as the exact fraction of the decimal written (19.99 is 1999/100)."""
+    return Fraction(repr(number)) if type(number) is float else Fraction(number)  # type: ignore[arg-type]
 
 
 Slope = int | Fraction
@@ -116,7 +108,7 @@ def exact_factor(number: int | float, op: str) -> Slope:
     search solves `slope * t + intercept OP bound` for t; with the float 1 / 1.5 the
     crossing of `since(t) / 1.5 > 2h` came out a millisecond early, where the
     condition, computed exactly, did not hold yet, and the flip was never made."""
-    factor = Fraction(repr(number)) if type(number) is float else Fraction(number)
+    factor = fraction(number)
     if op == "/":
         factor = 1 / factor
     return int(factor) if factor.denominator == 1 else factor

@@ -74,16 +74,20 @@ class Explainer:
             self._types[id(node)] = kind
         return kind
 
-    def _kinds(self, part: ast.Node) -> dict[int, str]:
-        """The kind each operand of `part` is shown as. A value typed only at run time
-        compared with a duration or a time is shown as one (`profile.last_login -
-        profile.signup > 30d`: the difference of two times kept as text)."""
-        kinds = {id(o): self._kind(o) for o in _operands(part)}
+    def _operands(self, part: ast.Node) -> list[tuple[ast.Node, str]]:
+        """The operands of `part` with the kind each is shown as. A value typed only
+        at run time compared with a duration or a time is shown as one
+        (`profile.last_login - profile.signup > 30d`: two times kept as text)."""
+        other = {}
         if isinstance(part, ast.Compare):
-            for this, other in ((part.left, part.right), (part.right, part.left)):
-                if kinds.get(id(this)) == "any" and self._kind(other) in ("duration", "timestamp"):
-                    kinds[id(this)] = self._kind(other)
-        return kinds
+            other = {id(part.left): part.right, id(part.right): part.left}
+        shown = []
+        for operand in _operands(part):
+            kind = self._kind(operand)
+            if kind == "any" and id(operand) in other and self._kind(other[id(operand)]) in ("duration", "timestamp"):
+                kind = self._kind(other[id(operand)])
+            shown.append((operand, kind))
+        return shown
 
     def _value(self, node: ast.Node) -> object:
         key = id(node)
@@ -95,8 +99,7 @@ class Explainer:
         parts = []
         for part in _parts(node):
             shown: dict[str, object] = {"condition": part.text, "value": truth(self._value(part)(ctx))}  # type: ignore[operator]
-            kinds = self._kinds(part)
-            operands = {o.text: readable(self._value(o)(ctx), kinds[id(o)]) for o in _operands(part)}  # type: ignore[operator]
+            operands = {o.text: readable(self._value(o)(ctx), kind) for o, kind in self._operands(part)}  # type: ignore[operator]
             if operands:
                 shown["values"] = operands
             parts.append(shown)

@@ -13,13 +13,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from fractions import Fraction
 
 from rules.evaluate import aggregates, windows
 from rules.evaluate.analysis import comparisons, dependencies
 from rules.evaluate.compile import COMPARE, Compiler
 from rules.evaluate.context import Context
-from rules.evaluate.exact import Slope, exact_factor
+from rules.evaluate.exact import Slope, exact_factor, fraction
 from rules.language import ast
 from rules.timeutil import instant_or_none
 
@@ -208,14 +207,10 @@ def flip_plan(nodes: list[ast.Node], compiler: Compiler) -> FlipPlan:
     return plan
 
 
-def _rational(number: object) -> Fraction:
-    return Fraction(repr(number)) if type(number) is float else Fraction(number)  # type: ignore[arg-type]
-
-
 def crossing_instant(slope: Slope | float, intercept: Slope | float, now: int, compare: Callable[[object, object], bool]) -> int | None:
     """First whole millisecond after `now` where `slope * t + intercept OP 0` changes truth."""
     if type(slope) is not int or type(intercept) is not int:  # solved exactly, as conditions compute
-        slope, intercept = _rational(slope), _rational(intercept)
+        slope, intercept = fraction(slope), fraction(intercept)
     root = -intercept / slope
     for candidate in (math.ceil(root), math.floor(root) + 1):
         if candidate > now and compare(slope * candidate + intercept, 0) != compare(
