@@ -3,7 +3,8 @@
 Each aggregate keeps a small "slot" in the customer's state. All slot operations are
 order-insensitive (first/last compare by (timestamp, event_id)), which is what lets
 late and out-of-order events land correctly and lets identify merge two histories.
-Windowed aggregates keep one slot per time bucket (see `windows`).
+Windowed aggregates keep one slot per time bucket, under the time of its earliest
+event (see `windows`).
 """
 from __future__ import annotations
 
@@ -158,15 +159,11 @@ def add(spec: AggregateSpec, slots: dict[str, Slot], ts: int, event_id: str, val
     if spec.within is None:
         slots[spec.key] = add_one(slots.get(spec.key, empty), ts, event_id, values)
         return
-    width = spec.width
-    start = windows.bucket_start(ts, width)
-    if not windows.counts(start, now, spec.within):
-        return  # too old to ever count again
     buckets: dict[int, Slot] = slots.get(spec.key) or {}  # type: ignore[assignment]
-    buckets[start] = add_one(buckets.get(start, empty), ts, event_id, values)
-    for old in [b for b in buckets if not windows.counts(b, now, spec.within)]:
-        del buckets[old]
-    slots[spec.key] = buckets
+    windows.fold_in(buckets, ts, spec.width, now - spec.within, lambda slot: add_one(slot, ts, event_id, values),
+                    empty)
+    if buckets:
+        slots[spec.key] = buckets
 
 
 Update = Callable[[dict[str, Slot], int, str, dict[str, object], int], None]
@@ -228,25 +225,41 @@ def make_update(spec: AggregateSpec, where: Callable[[object], object] | None) -
 
 
 def _window_count(key: str, width: int, within: int) -> Update:
-    """`count(type, within=D)`, the commonest window: one integer per bucket. Buckets
-    that left the window are dropped whenever a new bucket starts, which keeps memory
-    bounded without a scan on every event."""
+    """`count(type, within=D)`, the commonest window: one integer per bucket, the
+    event's bucket found and counted here when it is the latest one (most events), by
+    `windows.fold_in` otherwise."""
     def window_count(slots: dict[str, Slot], ts: int, event_id: str, props: dict[str, object], now: int) -> None:
-        start = ts - ts % width
-        floor = now - within
-        if start <= floor:
-            return  # too old to ever count again
         buckets: dict[int, int] | None = slots.get(key)  # type: ignore[assignment]
-        if not buckets:
-            slots[key] = {start: 1}
-        elif start in buckets:
-            buckets[start] += 1
+        if buckets:
+            for last in reversed(buckets):  # the latest bucket (see `windows.fold_in`)
+                break
+            start = ts - ts % width
+            floor = now - within
+            if start <= last < start + width and last > floor:  # in it, and it counts
+                if ts < last:
+                    buckets[ts] = buckets.pop(last) + 1
+                else:
+                    buckets[last] += 1
+            elif last < start and start + width > floor + 1:  # a new bucket after it
+                gone = floor + 1 - width  # buckets of ranges that start here or before are gone
+                limit = gone - gone % width + width  # = the keys below this (in time order: from the front)
+                if next(iter(buckets)) < limit:
+                    for old in [first for first in buckets if first < limit]:
+                        del buckets[old]
+                buckets[ts] = 1
+            else:
+                windows.fold_in(buckets, ts, width, floor, _one_more, 0)  # type: ignore[arg-type]
         else:
-            for old in [b for b in buckets if b <= floor]:
-                del buckets[old]
-            buckets[start] = 1
+            buckets = {}
+            windows.fold_in(buckets, ts, width, now - within, _one_more, 0)  # type: ignore[arg-type]
+            if buckets:
+                slots[key] = buckets
 
     return window_count
+
+
+def _one_more(count: int) -> int:
+    return count + 1
 
 
 def value(spec: AggregateSpec, slots: dict[str, Slot], now: int) -> object:
@@ -260,9 +273,9 @@ def value(spec: AggregateSpec, slots: dict[str, Slot], now: int) -> object:
         return windows.window_total(buckets, now - spec.within)  # type: ignore[arg-type]
     if buckets:
         floor = now - spec.within
-        for start, bucket in buckets.items():
-            if start > floor:
-                slot = merge(slot, bucket)
+        for first in sorted(buckets):  # in time order, the order distinct() lists its values in
+            if first > floor:
+                slot = merge(slot, buckets[first])
     return finish(slot)
 
 
@@ -276,6 +289,6 @@ def merge_slots(spec: AggregateSpec, into: dict[str, Slot], other: dict[str, Slo
         into[spec.key] = merge(into.get(spec.key, empty), other[spec.key])
         return
     buckets: dict[int, Slot] = dict(into.get(spec.key) or {})  # type: ignore[arg-type]
-    for start, bucket in other[spec.key].items():  # type: ignore[attr-defined]
-        buckets[start] = merge(buckets[start], bucket) if start in buckets else bucket
-    into[spec.key] = buckets
+    for first, bucket in other[spec.key].items():  # type: ignore[attr-defined]
+        windows.merge_bucket(buckets, first, bucket, spec.width, merge)
+    into[spec.key] = dict(sorted(buckets.items()))  # in time order, as `windows.fold_in` keeps them

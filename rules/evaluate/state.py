@@ -1,7 +1,7 @@
 """Per-customer state, free of Faust so replay, tests and the worker share it.
 
 Memory per customer is bounded whatever the length of the history: one slot per
-aggregate (windowed ones one per bucket, at most window/width), at most
+aggregate (windowed ones one per bucket, at most window/width + 2), at most
 `RECENT_EVENT_IDS` remembered event ids for duplicate suppression, and one sequence
 number per segment the customer ever entered; an anonymous visitor's state in the
 worker also keeps at most `stream.kafka.processor.RECENT_ANONYMOUS` raw events.

@@ -1,11 +1,21 @@
 """Time buckets for sliding windows.
 
 A `within=D` aggregate keeps one partial aggregate per UTC-aligned bucket, so memory
-per customer is bounded by D / width whatever the event rate. A bucket counts while it
-lies wholly inside the window (`start > now - D`); it may therefore drop up to one
-bucket of the oldest events early and never counts an event at or before `now - D`.
-The width is the largest "round" size at most 1 % of the window, capped at 1 hour for
-windows up to 30 days and at 1 day beyond (the product contract (section 3)).
+per customer is bounded by D / width whatever the event rate. A bucket is kept under
+the time of its earliest event and counts while that event lies inside the window
+(`first > now - D`): a customer whose events are further apart than a bucket gets the
+exact sliding window (an order exactly 90 days after the previous one keeps a
+`within=90d` member in), and where several events share a bucket, the later ones may
+leave up to one bucket width early with the earliest. No event at or before `now - D`
+is ever counted. The width is the largest "round" size at most 1 % of the window,
+capped at 1 hour for windows up to 30 days and at 1 day beyond (the product contract
+(section 3)).
+
+Which bucket an event joins depends only on its time, and a bucket's key only on the
+events in it, so the result does not depend on the order events arrive in: an event
+too old to count still joins its bucket (it can make the bucket's later events stop
+counting, as it would have had it come in time), and a bucket is dropped only once
+every instant of its range has left the window.
 
 Besides the buckets themselves, this module reads them: a window's total as of an
 instant, and the next instant at which its value, or a comparison of it, changes as
@@ -39,14 +49,67 @@ def bucket_start(ts: int, width: int) -> int:
     return ts - ts % width
 
 
-def counts(start: int, now: int, window: int) -> bool:
-    """Does the bucket starting at `start` lie wholly inside `(now - window, now]`?"""
-    return start > now - window
+def counts(first: int, now: int, window: int) -> bool:
+    """Does the bucket whose earliest event is at `first` count at `now`?"""
+    return first > now - window
 
 
-def expiry(start: int, window: int) -> int:
+def expiry(first: int, window: int) -> int:
     """First instant at which the bucket no longer counts."""
-    return start + window
+    return first + window
+
+
+def fold_in(buckets: dict[int, Slot], ts: int, width: int, floor: int, fold: Callable[[Slot], Slot],
+            empty: Slot) -> None:
+    """Fold an event at `ts` into its bucket (`fold(slot)`), the window's floor being
+    `floor` (= now - within). The bucket is re-keyed when the event is its earliest;
+    a bucket whose earliest event has left the window never counts again and is left
+    as it is; buckets whose whole range has left the window are dropped (checked
+    whenever the event is not in the latest bucket, which keeps memory bounded
+    without a scan on every event). The buckets stay in time order, so the latest
+    is the last one: where most events go, found without a search."""
+    start = ts - ts % width
+    if start + width <= floor + 1:
+        return  # every instant of its bucket has left the window: it can never count
+    if buckets:
+        for last in reversed(buckets):
+            break
+        if start <= last < start + width:  # the latest bucket (re-keyed, it stays the last)
+            if last > floor:
+                buckets[ts if ts < last else last] = fold(buckets.pop(last) if ts < last else buckets[last])
+            return
+        gone = floor + 1 - width  # buckets of ranges that start here or before are gone
+        limit = gone - gone % width + width  # = the keys below this
+        for old in [first for first in buckets if first < limit]:
+            del buckets[old]
+        if last < start:  # after the latest bucket: a new one at the end
+            buckets[ts] = fold(empty)
+            return
+        found = next((first for first in buckets if start <= first < start + width), None)
+        if found is not None and found <= floor:
+            return  # its earliest event has left the window: the bucket never counts again
+        if found is None:
+            buckets[ts] = fold(empty)
+        else:
+            buckets[min(found, ts)] = fold(buckets.pop(found))
+        in_order = sorted(buckets.items())  # a late event: put the buckets back in time order
+        buckets.clear()
+        buckets.update(in_order)
+        return
+    buckets[ts] = fold(empty)
+
+
+def merge_bucket(buckets: dict[int, Slot], first: int, slot: Slot, width: int,
+                 merge: Callable[[Slot, Slot], Slot]) -> None:
+    """Merge another history's bucket (keyed by its earliest event) into `buckets`;
+    the caller puts them back in time order."""
+    start = first - first % width
+    for mine in buckets:
+        if mine - mine % width == start:
+            merged = merge(buckets.pop(mine), slot)
+            buckets[min(mine, first)] = merged
+            return
+    buckets[first] = slot
 
 
 def next_expiry(spec: AggregateSpec, slots: dict[str, Slot], now: int) -> int | None:
@@ -54,7 +117,7 @@ def next_expiry(spec: AggregateSpec, slots: dict[str, Slot], now: int) -> int | 
     buckets: dict[int, Slot] | None = slots.get(spec.key)  # type: ignore[assignment]
     if not buckets or spec.within is None:
         return None
-    later = [start + spec.within for start in buckets if start + spec.within > now]
+    later = [first + spec.within for first in buckets if first + spec.within > now]
     return min(later) if later else None
 
 
@@ -75,29 +138,29 @@ def next_crossing(spec: AggregateSpec, slots: dict[str, Slot], now: int,
     current = holds(remaining)
     if ordered and spec.kind == "count" and holds(0) == current:
         return None  # a count only falls as buckets expire: a comparison true (or false) at both ends stays so
-    for start in sorted(start for start in buckets if start > floor):
-        remaining = minus(remaining, buckets[start])  # type: ignore[arg-type]
+    for first in sorted(first for first in buckets if first > floor):
+        remaining = minus(remaining, buckets[first])  # type: ignore[arg-type]
         if holds(remaining) != current:
-            return start + spec.within
+            return first + spec.within
     return None
 
 
 def window_sum(buckets: dict[int, int | float] | None, floor: int) -> int | float:
-    """A windowed sum over the buckets that start after `floor`, added in decimal."""
+    """A windowed sum over the buckets whose earliest event is after `floor`, added in decimal."""
     total: int | float = 0
-    for start, bucket in (buckets or {}).items():
-        if start > floor:
+    for first, bucket in (buckets or {}).items():
+        if first > floor:
             total = exact.add(total, bucket)
     return total
 
 
 def window_total(buckets: dict[int, int] | None, floor: int) -> int:
-    """A windowed count over the buckets that start after `floor` (= now - within)."""
+    """A windowed count over the buckets whose earliest event is after `floor` (= now - within)."""
     if not buckets:
         return 0
     total = 0
-    for start, bucket in buckets.items():  # a loop: a comprehension is a function call (Python 3.11)
-        if start > floor:
+    for first, bucket in buckets.items():  # a loop: a comprehension is a function call (Python 3.11)
+        if first > floor:
             total += bucket
     return total
 
@@ -117,9 +180,9 @@ def count_drop(buckets: dict[int, int] | None, now: int, within: int, bound: flo
             return None
     elif remaining < bound or bound <= 0:
         return None
-    for start in sorted(buckets):  # the bucket starts, oldest first
-        if start > floor:
-            remaining -= buckets[start]
+    for first in sorted(buckets):  # oldest first
+        if first > floor:
+            remaining -= buckets[first]
             if remaining < bound or (to_bound and remaining == bound):
-                return start + within
+                return first + within
     return None

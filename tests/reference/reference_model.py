@@ -275,7 +275,14 @@ class Agg(Expr):
         if self.within is not None:
             window = self.within.ms
             width = bucket_width(window)
-            found = [r for r in found if r.ts <= env.now and r.ts - r.ts % width > env.now - window]
+            # A UTC-aligned bucket counts while its earliest event (of those it folds in:
+            # this aggregate's type and filter, up to now) is inside the window.
+            found = [r for r in found if r.ts <= env.now]
+            earliest: dict[int, int] = {}
+            for r in found:
+                start = r.ts - r.ts % width
+                earliest[start] = min(earliest.get(start, r.ts), r.ts)
+            found = [r for r in found if earliest[r.ts - r.ts % width] > env.now - window]
         return found
 
     def ev(self, env: Env) -> object:  # type: ignore[override]
@@ -845,10 +852,9 @@ class Reference:
             for duration in self.durations:
                 for delta in (-1, 0, 1):
                     candidates.add(moment + duration + delta)
-        for window in self.windows:
-            width = bucket_width(window)
+        for window in self.windows:  # a bucket leaves when its earliest event does
             for rec in hist:
-                candidates.add(rec.ts - rec.ts % width + window)
+                candidates.add(rec.ts + window)
         return sorted(c for c in candidates if after < c and (c <= until if inclusive else c < until))
 
     def final_state(self, events: Sequence[Rec], now: int) -> tuple[dict[str, list[str]], dict[str, dict[str, object]]]:

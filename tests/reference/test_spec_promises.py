@@ -63,6 +63,42 @@ def test_order_exactly_90_days_later_keeps_a_window_member_in(load_defs) -> None
     assert engine.memberships("c1") == ([], [])
 
 
+@pytest.mark.parametrize("offset", [5 * HOUR, 5 * HOUR + 12_345, 1])
+def test_order_90_days_later_keeps_a_window_member_in_wherever_it_falls_in_its_bucket(load_defs, offset) -> None:
+    """SPEC 3's example for orders at any time of day, not only at a bucket's start:
+    the first order leaves the 90-day window exactly when the second comes, so the
+    count stays 3 and the frequent buyer gets no exit (and no second welcome)."""
+    defs = defs_from(load_defs, """
+        segments:
+          frequent_buyer:
+            when: count(order_placed, within=90d) >= 3
+    """)
+    t = T0 + offset  # inside the 6h bucket that starts at T0, not at its start
+    events = [order("o1", "c1", t), order("o2", "c1", t + 10 * DAY), order("o3", "c1", t + 20 * DAY),
+              order("o4", "c1", t + 90 * DAY)]
+    _, changes = run_replay(defs, events, as_of=t + 200 * DAY)
+    assert summary(changes) == [
+        ("frequent_buyer", "enter", 1, offset + 20 * DAY, "o3"),
+        ("frequent_buyer", "exit", 2, offset + 100 * DAY, "timer"),  # o2 leaves: o3 and o4 remain
+    ]
+
+
+def test_orders_sharing_a_bucket_leave_the_window_with_the_earliest(load_defs) -> None:
+    """README: where events share a bucket, the later ones may leave up to one bucket
+    width early, with the earliest of them, and never before it."""
+    defs = defs_from(load_defs, """
+        segments:
+          two_recent:
+            when: count(order_placed, within=90d) >= 2
+    """)
+    events = [order("o1", "c1", T0 + 1 * HOUR), order("o2", "c1", T0 + 3 * HOUR)]  # one 6h bucket
+    _, changes = run_replay(defs, events, as_of=T0 + 100 * DAY)
+    assert summary(changes) == [
+        ("two_recent", "enter", 1, 3 * HOUR, "o2"),
+        ("two_recent", "exit", 2, 1 * HOUR + 90 * DAY, "timer"),
+    ]
+
+
 def test_order_exactly_90_days_later_keeps_a_since_member_in(load_defs) -> None:
     """README: `since(last(order_placed)) <= 90d` member stays in at exactly +90d."""
     defs = defs_from(load_defs, """
