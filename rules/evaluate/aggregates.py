@@ -240,7 +240,9 @@ def _window_count(key: str, width: int, within: int) -> Update:
                     buckets[ts] = buckets.pop(last) + 1
                 else:
                     buckets[last] += 1
-            elif last < start and start + width > floor + 1:  # a new bucket after it
+            elif last < start and start + width > floor + 1 and start not in buckets:  # a new bucket after it
+                # (`start in buckets`: a bucket kept under its range's start, out of time
+                # order, by a version that keyed buckets so; `fold_in` finds it)
                 gone = floor + 1 - width  # buckets of ranges that start here or before are gone
                 limit = gone - gone % width + width  # = the keys below this (in time order: from the front)
                 if next(iter(buckets)) < limit:

@@ -82,7 +82,9 @@ def fold_in(buckets: dict[int, Slot], ts: int, width: int, floor: int, fold: Cal
         limit = gone - gone % width + width  # = the keys below this
         for old in [first for first in buckets if first < limit]:
             del buckets[old]
-        if last < start:  # after the latest bucket: a new one at the end
+        if last < start and start not in buckets:  # after the latest bucket: a new one at the end
+            # (a bucket kept under `start` may be out of time order: state saved by a
+            # version that keyed buckets by their range's start; the search below finds it)
             buckets[ts] = fold(empty)
             return
         found = next((first for first in buckets if start <= first < start + width), None)

@@ -81,3 +81,16 @@ def test_a_lone_event_leaves_the_window_exactly_when_it_is_window_old() -> None:
     slots, _ = run(COUNT, [ts], [])
     assert aggregates.value(COUNT, slots, ts + WITHIN - 1) == 1
     assert aggregates.value(COUNT, slots, ts + WITHIN) == 0
+
+
+def test_buckets_saved_under_their_range_start_out_of_time_order_still_count_right() -> None:
+    """State saved before buckets were kept under their earliest event: keyed by the
+    range's start, a late event's bucket last. A new event in the range of a bucket
+    that is not the last joins it instead of opening a second bucket of that range."""
+    for spec in (COUNT, TOTAL):
+        slots: dict[str, object] = {spec.key: {10 * HOUR: 1, 5 * HOUR: 1}}
+        update = aggregates.make_update(spec, None)
+        update(slots, 10 * HOUR + 5, "e3", {"total": 1}, 10 * HOUR + 5)
+        # the range of 10:00 starts counting from 10:00, as saved: it leaves at 10:00 + 7d
+        assert aggregates.value(spec, slots, 10 * HOUR + WITHIN - 1) == 2
+        assert aggregates.value(spec, slots, 10 * HOUR + WITHIN) == 0
