@@ -140,7 +140,8 @@ class Engine:
             slots, ts, event_id, properties = state.slots, event.ts, event.event_id, event.properties
             for update in updates:
                 update(slots, ts, event_id, properties, now)
-        if anonymous:
+        if anonymous:  # no evaluation, but the clock moves: events delivered newest first
+            state.clock = now  # then drop what can never count, and a visitor's windows stay bounded
             self.states[key] = state
             return changes
         if kind == "identify":

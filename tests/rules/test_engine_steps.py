@@ -91,3 +91,17 @@ segments:
     assert engine.apply(identify) == []
     assert engine.duplicates == 1
     assert engine.memberships("c1")[0] == ["identified"]
+
+
+def test_a_visitors_windows_stay_bounded_when_its_events_come_newest_first(tmp_path: Path) -> None:
+    """A visitor is never evaluated, but its clock moves with its events: a backfill
+    delivered newest first then drops what can never count again, as a customer's
+    does, instead of keeping a bucket for every hour of the history."""
+    engine = Engine(definitions_from_text(
+        "segments:\n  browser:\n    when: count(page_view, within=7d) >= 5\n", tmp_path / "defs"))
+    hours = 2_000
+    for hour in reversed(range(hours)):
+        engine.apply(parse_event(orjson.dumps({"event_id": f"p{hour}", "type": "page_view", "anonymous_id": "v1",
+                                               "timestamp": T0 + hour * 3_600_000})))
+    (buckets,) = engine.states["anon:v1"].slots.values()
+    assert len(buckets) <= 7 * 24 + 2  # type: ignore[arg-type]  # one 1h bucket per hour of the window
