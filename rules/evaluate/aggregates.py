@@ -225,37 +225,25 @@ def make_update(spec: AggregateSpec, where: Callable[[object], object] | None) -
 
 
 def _window_count(key: str, width: int, within: int) -> Update:
-    """`count(type, within=D)`, the commonest window: one integer per bucket, the
-    event's bucket found and counted here when it is the latest one (most events), by
-    `windows.fold_in` otherwise."""
+    """`count(type, within=D)`, the commonest window: one integer per bucket. An event
+    in the latest bucket (most events) is counted here, without a call; any other goes
+    through `windows.fold_in`."""
     def window_count(slots: dict[str, Slot], ts: int, event_id: str, props: dict[str, object], now: int) -> None:
         buckets: dict[int, int] | None = slots.get(key)  # type: ignore[assignment]
         if buckets:
-            for last in reversed(buckets):  # the latest bucket (see `windows.fold_in`)
+            for last in reversed(buckets):
                 break
-            start = ts - ts % width
-            floor = now - within
-            if start <= last < start + width and last > floor:  # in it, and it counts
+            if 0 <= last - (ts - ts % width) < width and last > now - within:  # the latest, which counts
                 if ts < last:
                     buckets[ts] = buckets.pop(last) + 1
                 else:
                     buckets[last] += 1
-            elif last < start and start + width > floor + 1 and start not in buckets:  # a new bucket after it
-                # (`start in buckets`: a bucket kept under its range's start, out of time
-                # order, by a version that keyed buckets so; `fold_in` finds it)
-                gone = floor + 1 - width  # buckets of ranges that start here or before are gone
-                limit = gone - gone % width + width  # = the keys below this (in time order: from the front)
-                if next(iter(buckets)) < limit:
-                    for old in [first for first in buckets if first < limit]:
-                        del buckets[old]
-                buckets[ts] = 1
-            else:
-                windows.fold_in(buckets, ts, width, floor, _one_more, 0)  # type: ignore[arg-type]
+                return
         else:
-            buckets = {}
-            windows.fold_in(buckets, ts, width, now - within, _one_more, 0)  # type: ignore[arg-type]
-            if buckets:
-                slots[key] = buckets
+            buckets = slots[key] = {}
+        windows.fold_in(buckets, ts, width, now - within, _one_more, 0)  # type: ignore[arg-type]
+        if not buckets:
+            del slots[key]
 
     return window_count
 

@@ -45,60 +45,51 @@ def bucket_width(window: int) -> int:
     return best
 
 
-def bucket_start(ts: int, width: int) -> int:
-    return ts - ts % width
-
-
-def counts(first: int, now: int, window: int) -> bool:
-    """Does the bucket whose earliest event is at `first` count at `now`?"""
-    return first > now - window
-
-
-def expiry(first: int, window: int) -> int:
-    """First instant at which the bucket no longer counts."""
-    return first + window
-
-
 def fold_in(buckets: dict[int, Slot], ts: int, width: int, floor: int, fold: Callable[[Slot], Slot],
             empty: Slot) -> None:
     """Fold an event at `ts` into its bucket (`fold(slot)`), the window's floor being
     `floor` (= now - within). The bucket is re-keyed when the event is its earliest;
     a bucket whose earliest event has left the window never counts again and is left
-    as it is; buckets whose whole range has left the window are dropped (checked
-    whenever the event is not in the latest bucket, which keeps memory bounded
-    without a scan on every event). The buckets stay in time order, so the latest
-    is the last one: where most events go, found without a search."""
+    as it is. The buckets stay in time order, so the latest, where most events go, is
+    the last one, found without a search; buckets whose whole range has left the
+    window are dropped when a new one opens, which keeps memory bounded without a
+    scan on every event."""
     start = ts - ts % width
     if start + width <= floor + 1:
         return  # every instant of its bucket has left the window: it can never count
-    if buckets:
-        for last in reversed(buckets):
-            break
-        if start <= last < start + width:  # the latest bucket (re-keyed, it stays the last)
-            if last > floor:
-                buckets[ts if ts < last else last] = fold(buckets.pop(last) if ts < last else buckets[last])
-            return
-        gone = floor + 1 - width  # buckets of ranges that start here or before are gone
-        limit = gone - gone % width + width  # = the keys below this
+    if not buckets:
+        buckets[ts] = fold(empty)
+        return
+    for last in reversed(buckets):
+        break
+    if start <= last < start + width:  # the latest bucket (re-keyed, it stays the last)
+        if last <= floor:
+            return  # its earliest event has left the window: the bucket never counts again
+        if ts < last:
+            buckets[ts] = fold(buckets.pop(last))
+        else:
+            buckets[last] = fold(buckets[last])
+        return
+    gone = floor + 1 - width  # the ranges that start here or before have left the window
+    limit = gone - gone % width + width  # = the keys below this, at the front in time order
+    if next(iter(buckets)) < limit:
         for old in [first for first in buckets if first < limit]:
             del buckets[old]
-        if last < start and start not in buckets:  # after the latest bucket: a new one at the end
-            # (a bucket kept under `start` may be out of time order: state saved by a
-            # version that keyed buckets by their range's start; the search below finds it)
-            buckets[ts] = fold(empty)
-            return
-        found = next((first for first in buckets if start <= first < start + width), None)
-        if found is not None and found <= floor:
-            return  # its earliest event has left the window: the bucket never counts again
-        if found is None:
-            buckets[ts] = fold(empty)
-        else:
-            buckets[min(found, ts)] = fold(buckets.pop(found))
-        in_order = sorted(buckets.items())  # a late event: put the buckets back in time order
-        buckets.clear()
-        buckets.update(in_order)
+    if last < start and start not in buckets:  # after the latest bucket: a new one at the end
+        # (`start in buckets`: a bucket kept under its range's start, maybe out of time
+        # order, by a version that keyed buckets so; the search below finds it)
+        buckets[ts] = fold(empty)
         return
-    buckets[ts] = fold(empty)
+    found = next((first for first in buckets if start <= first < start + width), None)
+    if found is None:
+        buckets[ts] = fold(empty)
+    elif found <= floor:
+        return  # its earliest event has left the window: the bucket never counts again
+    else:
+        buckets[min(found, ts)] = fold(buckets.pop(found))
+    in_order = sorted(buckets.items())  # a late event: put the buckets back in time order
+    buckets.clear()
+    buckets.update(in_order)
 
 
 def merge_bucket(buckets: dict[int, Slot], first: int, slot: Slot, width: int,
