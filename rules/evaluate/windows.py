@@ -80,7 +80,7 @@ def fold_in(buckets: dict[int, Slot], ts: int, width: int, floor: int, fold: Cal
         # order, by a version that keyed buckets so; the search below finds it)
         buckets[ts] = fold(empty)
         return
-    found = next((first for first in buckets if start <= first < start + width), None)
+    found = _bucket_of(buckets, start, width)
     if found is None:
         buckets[ts] = fold(empty)
     elif found <= floor:
@@ -96,13 +96,16 @@ def merge_bucket(buckets: dict[int, Slot], first: int, slot: Slot, width: int,
                  merge: Callable[[Slot, Slot], Slot]) -> None:
     """Merge another history's bucket (keyed by its earliest event) into `buckets`;
     the caller puts them back in time order."""
-    start = first - first % width
-    for mine in buckets:
-        if mine - mine % width == start:
-            merged = merge(buckets.pop(mine), slot)
-            buckets[min(mine, first)] = merged
-            return
-    buckets[first] = slot
+    found = _bucket_of(buckets, first - first % width, width)
+    if found is None:
+        buckets[first] = slot
+    else:
+        buckets[min(found, first)] = merge(buckets.pop(found), slot)
+
+
+def _bucket_of(buckets: dict[int, Slot], start: int, width: int) -> int | None:
+    """The key of the bucket of the range that begins at `start`, if there is one."""
+    return next((first for first in buckets if start <= first < start + width), None)
 
 
 def next_expiry(spec: AggregateSpec, slots: dict[str, Slot], now: int) -> int | None:

@@ -64,10 +64,10 @@ def test_window_value_is_the_brute_force_whatever_the_arrival(stamps, rnd, clock
 
 
 def test_an_event_too_old_to_count_still_joins_its_bucket() -> None:
-    assert WIDTH == HOUR
     """An order at 00:10 arriving late, when the window's floor is 00:20, makes the
     bucket of 00:00-01:00 stop counting, as it would have had it come in time: the
     order at 00:30 leaves with it."""
+    assert WIDTH == HOUR
     floor = 20 * 60_000
     now = floor + WITHIN
     late, _ = run(COUNT, [30 * 60_000, 10 * 60_000], [now])
