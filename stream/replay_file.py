@@ -87,11 +87,17 @@ def checked_inputs(events: Path, as_of: str | None, outputs: Iterable[Path | Non
 def _try_writing(path: Path) -> None:
     """Open a regular file (or a new one) for appending, to learn now that it can be
     written; nothing is written and a file created here is removed. A named pipe or a
-    device is left alone: opening a pipe's end and closing it would end its reader."""
-    target = path.resolve()  # a link stays a link; its target is what gets written
-    existed = target.exists()
-    if existed and not target.is_file():
+    device is left alone: opening a pipe's end and closing it would end its reader.
+    What is there is asked of the path itself, not of its resolved name: /dev/stdout
+    on a pipe resolves to `pipe:[N]`, a name with no file behind it."""
+    try:
+        found = path.stat()
+    except OSError:
+        found = None
+    if found is not None and not stat.S_ISREG(found.st_mode):
         return
+    target = path.resolve()  # a link stays a link; its target is what gets written
+    existed = found is not None
     try:
         target.open("ab").close()
     except OSError as exc:

@@ -175,4 +175,5 @@ def _print_text(findings: list[Finding], report: dict[str, object]) -> None:
             rows = [(p["first"], p["second"], p["both"], p["either"], f"{p['jaccard']:.2f}") for p in pairs[:SHOWN_OVERLAPS]]
             print(format_table(("segment", "segment", "both", "either", "jaccard"), rows))
     count = len(findings)
-    print(f"\n{count} warning{'s' if count != 1 else ''}" if count else "\nno warnings")
+    gap = "\n" if findings or "segments" in report else ""  # a blank line only after what came before
+    print(f"{gap}{count} warning{'s' if count != 1 else ''}" if count else f"{gap}no warnings")

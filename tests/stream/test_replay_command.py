@@ -289,6 +289,17 @@ def test_devices_and_named_pipes_are_outputs_like_any_other(files, tmp_path) -> 
     assert [orjson.loads(line) for line in out.splitlines()] == expected
 
 
+def test_changes_can_go_to_standard_output_through_a_pipe(files) -> None:
+    """`--changes /dev/stdout | jq .`: the link /dev/stdout points at `pipe:[N]`, a name
+    with no file behind it, and the pipe is written like any other output."""
+    done = subprocess.run(
+        [sys.executable, "-m", "stream.cli", "replay", "--segments", str(files["defs"]),
+         "--events", str(files["plain"]), "--changes", "/dev/stdout"],
+        capture_output=True, cwd=Path(__file__).parents[2], timeout=60)  # stdout is a pipe
+    assert done.returncode == 0, done.stderr
+    assert [orjson.loads(line) for line in done.stdout.splitlines()] == _changes(files, files["plain"])
+
+
 def test_a_named_pipe_is_not_opened_to_check_it(files, tmp_path) -> None:
     """Deterministic half of the test above: with no reader yet, opening the pipe to
     check it would wait for one (and, once there, end it with an empty write)."""

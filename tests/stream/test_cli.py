@@ -1,0 +1,23 @@
+"""The `segmenter` entry point itself: what every command shares."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parents[2]
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly() -> None:
+    """`segmenter lint segments/ | head -1`: once the reader has gone, the command
+    stops with the shell's code for a tool the pipe stopped, not with a traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line is written
+    try:
+        done = subprocess.run([sys.executable, "-m", "stream.cli", "lint", str(ROOT / "examples" / "segments")],
+                              stdout=write_end, stderr=subprocess.PIPE, cwd=ROOT, timeout=60)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141
+    assert done.stderr == b""
