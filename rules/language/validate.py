@@ -180,9 +180,39 @@ class _Checker:
             return ("bool", left_timed or right_timed)
         if not _comparable(left, right):
             self.fail(node, f"cannot compare {_a(left)} with {_a(right)}{_duration_hint(left, right)}")
+        if {left, right} == {"any", "duration"}:
+            data = node.left if left == "any" else node.right
+            if self._from_data(data, where, set()):
+                self.fail(node, f"cannot compare {data.text or 'a value from the data'} with a duration: a value "
+                                "from the profile or an event is a number or text, never a duration (give a number "
+                                f"its unit, e.g. {data.text or 'profile.minutes'} * 1m)")
         if node.op not in ("==", "!=") and (left not in ORDERED or right not in ORDERED):
             self.fail(node, f"'{node.op}' needs numbers, durations, timestamps or text, not {_a(left if left not in ORDERED else right)}")
         return ("bool", left_timed or right_timed)
+
+    def _from_data(self, node: ast.Node, where: bool, seen: set[str]) -> bool:
+        """Is `node` a value as the data holds it: a profile attribute, an event property,
+        `first()` or `last()` of one, or a trait or `coalesce()` of such? JSON has no
+        durations, so compared with one such a value would be read as milliseconds, which
+        is never what `profile.minutes > 1d` means. (A value computed from such values,
+        `profile.last_login - profile.signup`, may be a duration and is left alone.)"""
+        while isinstance(node, ast.Negate):
+            node = node.operand
+        if isinstance(node, ast.Name):
+            head = node.parts[0]
+            if where or (head == "profile" and len(node.parts) > 1):
+                return True
+            if len(node.parts) == 1 and head in self.defs.traits and head not in seen:
+                seen.add(head)
+                return self._from_data(self.defs.traits[head].expr, False, seen)
+            return False
+        if isinstance(node, ast.Call):
+            if node.function in ("first", "last"):
+                target = node.args[0] if node.args else None
+                return isinstance(target, ast.Name) and len(target.parts) > 1
+            if node.function == "coalesce" and node.args:
+                return all(self._from_data(arg, where, seen) for arg in node.args)
+        return False
 
     def _membership(self, node: ast.Membership, where: bool) -> tuple[str, bool]:
         _, item_timed = self.expr(node.item, where)

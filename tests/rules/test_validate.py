@@ -71,6 +71,41 @@ def test_duration_compared_with_number_is_a_type_error(write_yaml) -> None:
     assert ":3: cannot compare a duration with a number (write the number with a unit, e.g. 30d)" in found
 
 
+def test_a_value_from_the_data_compared_with_a_duration_is_a_type_error(write_yaml) -> None:
+    """JSON has no durations: `profile.minutes > 1d` would read 90 as 90 ms. Values
+    computed from the data (two times kept as text, subtracted) may be durations and
+    stay valid, as does a number given its unit."""
+    folder = write_yaml("""
+        traits:
+          waited: last(ticket_closed.minutes)
+        segments:
+          from_profile:
+            when: profile.minutes > 1d
+          from_an_event:
+            when: 1h <= waited
+          in_a_filter:
+            when: count(call, where=length == 5m) > 0
+          through_coalesce:
+            when: coalesce(profile.grace, last(ticket_closed.grace)) < 2d
+          computed:
+            when: profile.last_login - profile.signup > 30d
+          given_its_unit:
+            when: profile.minutes * 1m > 1d and since(profile.signup) > 1d
+    """)
+    found = [p.split("segments.yaml:", 1)[1] for p in problems(folder)]
+    assert found == [
+        "5: cannot compare profile.minutes with a duration: a value from the profile or an event is a number or "
+        "text, never a duration (give a number its unit, e.g. profile.minutes * 1m)",
+        "7: cannot compare waited with a duration: a value from the profile or an event is a number or text, "
+        "never a duration (give a number its unit, e.g. waited * 1m)",
+        "9: cannot compare length with a duration: a value from the profile or an event is a number or text, "
+        "never a duration (give a number its unit, e.g. length * 1m)",
+        "11: cannot compare coalesce(profile.grace, last(ticket_closed.grace)) with a duration: a value from the "
+        "profile or an event is a number or text, never a duration (give a number its unit, e.g. "
+        "coalesce(profile.grace, last(ticket_closed.grace)) * 1m)",
+    ]
+
+
 def test_unknown_segment_in_in_segment(write_yaml) -> None:
     folder = write_yaml("""
         segments:
