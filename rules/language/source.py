@@ -169,9 +169,8 @@ def read_yaml(path: Path, display: str) -> tuple[SourceFile, list[Problem]]:
     try:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        return SourceFile(display, None), [Problem(display, line, f"YAML syntax error: {exc.problem}")]
+        line, message = _yaml_problem(exc, text)
+        return SourceFile(display, None), [Problem(display, line, f"YAML syntax error: {message}")]
     except yaml.YAMLError as exc:  # e.g. characters YAML does not allow, which come without a mark
         return SourceFile(display, None), [Problem(display, 1, f"YAML error: {exc}")]
     except RecursionError:
@@ -189,6 +188,21 @@ def read_yaml(path: Path, display: str) -> tuple[SourceFile, list[Problem]]:
                                                                "aliases (*name) are written out: is an alias repeated "
                                                                "inside what another alias repeats?")]
     return walker.file, walker.problems
+
+
+def _yaml_problem(exc: yaml.MarkedYAMLError, text: str) -> tuple[int, str]:
+    """The line and words of a YAML error. A quote or bracket left open is only noticed
+    where the file ends, a line past the last one: it is reported where it was opened,
+    the place PyYAML gives as its context; elsewhere the context is named beside it."""
+    problem, mark, context, opened = exc.problem or "cannot read", exc.problem_mark, exc.context, exc.context_mark
+    if opened is None or not context:
+        return (mark.line + 1 if mark else 1), problem
+    if mark is None or not text[mark.index:].strip():
+        return (opened.line + 1,
+                f"{problem} {context} that starts at column {opened.column + 1}: is a quote or bracket left open?")
+    if opened.line == mark.line:
+        return mark.line + 1, f"{problem} ({context})"
+    return mark.line + 1, f"{problem} ({context} that starts on line {opened.line + 1})"
 
 
 MAX_VALUES = 200_000

@@ -267,6 +267,16 @@ def test_yaml_syntax_error_has_a_line(write_yaml) -> None:
     assert "YAML syntax error" in found and found.startswith(str(folder / "segments.yaml") + ":")
 
 
+def test_a_quote_or_bracket_left_open_is_reported_where_it_opens(write_yaml) -> None:
+    """PyYAML notices it only where the file ends, a line past the last one."""
+    for text, opened in (('segments:\n  s1:\n    when: "count(x) > 1\n  s2: {when: count(y) > 1\n', 3),
+                         ("segments:\n  a:\n    when: count(x) > 1\n    on_enter: [{group: {add: a}}\n", 4)):
+        folder = write_yaml(text)
+        (found,) = problems(folder)
+        assert found.startswith(f"{folder / 'segments.yaml'}:{opened}: YAML syntax error: "), found
+        assert found.endswith("is a quote or bracket left open?")
+
+
 def test_version_changes_with_content_not_with_formatting(write_yaml, tmp_path: Path) -> None:
     one = write_yaml("segments:\n  a:\n    when: count(order_placed) > 1\n")
     first = load_definitions(one).version
