@@ -11,15 +11,13 @@ values are HTML-escaped in `.html` bodies.
 from __future__ import annotations
 
 import html
-import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rules.language.model import TEMPLATE_NAME
 from sinks.base import PermanentError
-
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 class TemplateMissing(PermanentError):
@@ -77,7 +75,7 @@ class TemplateFolder:
         self._cache: dict[tuple[str, str], tuple[str, str | None, str | None]] = {}
 
     def paths(self, destination: str, name: str) -> tuple[Path, Path]:
-        if not NAME.match(name) or ".." in name:
+        if not TEMPLATE_NAME.match(name) or ".." in name:
             raise PermanentError(f"invalid template name {name!r}")
         folder = self.root / destination
         return folder / f"{name}.txt", folder / f"{name}.html"

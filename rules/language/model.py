@@ -1,6 +1,7 @@
 """Validated segment definitions: what the compiler and the sinks consume."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from rules.language.ast import Node
@@ -30,6 +31,13 @@ DESTINATION_SETTINGS: dict[str, frozenset[str]] = {
 }
 """Destination type -> every setting its sink reads (besides `type`; `description` is
 for people, as on segments): another is a typo."""
+
+TEMPLATE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+"""An email template's name, a file name in the destination's template folder (no
+path: `../` would reach files outside it); `..` inside it is refused too."""
+
+URL_SCHEMES = {"webhook": ("http", "https"), "redis": ("redis", "rediss", "unix")}
+"""Destination type -> the URL schemes its client opens."""
 
 NUMBER_SETTINGS = {"port": "a whole number", "lock_seconds": "a whole number", "timeout": "a number of seconds",
                    "marker_days": "a number of days"}

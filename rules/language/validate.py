@@ -10,11 +10,13 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from rules.language import ast
 from rules.language.depth import depth_problems
 from rules.language.model import (ACTION_KINDS, ACTION_SETTINGS, DESTINATION_NEEDS, DESTINATION_SETTINGS,
-                                  NUMBER_SETTINGS, Action, Definitions, Destination, Segment)
+                                  NUMBER_SETTINGS, TEMPLATE_NAME, URL_SCHEMES, Action, Definitions, Destination,
+                                  Segment)
 from rules.language.source import Problem
 
 AGGREGATES = ast.AGGREGATES
@@ -381,6 +383,11 @@ def _action_settings_problems(action: Action) -> list[Problem]:
     if action.kind == "email" and action.params.get("template") is not None and not isinstance(
             action.params["template"], str):
         found.append("email action: template must be a name, e.g. {email: {template: welcome}}")
+    template = action.params.get("template") if action.kind == "email" else None
+    if isinstance(template, str) and (not TEMPLATE_NAME.match(template) or ".." in template):
+        found.append(f"email action: template {template!r} is no file name (letters, digits, '_', '.' and '-', "
+                     "not starting with one of the last three nor holding '..'): the sink reads "
+                     "<templates>/<destination>/<name>.txt or .html")
     for name in ("add", "remove"):
         groups = action.params.get(name) if action.kind == "group" else None
         if groups is not None and not all(isinstance(group, (str, int)) and str(group)
@@ -398,11 +405,34 @@ def _destination_settings_problems(destination: Destination) -> list[Problem]:
     known = DESTINATION_SETTINGS[destination.type]
     found = [f"destination {destination.name!r}: unknown setting {name!r} for {destination.type} "
              f"(known: {', '.join(sorted(known))})" for name in sorted(set(destination.settings) - known)]
+    url = destination.settings.get("url")
+    schemes = URL_SCHEMES.get(destination.type)
+    if schemes and isinstance(url, str) and url and "${" not in url:
+        problem = _url_problem(url, schemes)
+        if problem:
+            found.append(f"destination {destination.name!r}: url {url!r} {problem}")
     for name, what in NUMBER_SETTINGS.items():
         value = destination.settings.get(name)
         if name in known and value is not None and not _number_setting(value, whole=what == "a whole number"):
             found.append(f"destination {destination.name!r}: {name} must be {what}, got {value!r}")
     return [Problem(destination.origin.file, destination.origin.line, message) for message in found]
+
+
+def _url_problem(url: str, schemes: tuple[str, ...]) -> str | None:
+    """What keeps a sink's client from opening `url`, or None (read as the clients
+    read it: scheme, host and port)."""
+    parts = urlsplit(url)
+    if parts.scheme not in schemes:
+        return f"must start with {' or '.join(f'{scheme}://' for scheme in schemes)}"
+    if parts.scheme == "unix":
+        return None if parts.path else "names no socket file"
+    if not parts.hostname:
+        return "names no host"
+    try:
+        parts.port  # noqa: B018 - raises for a port that is no number or out of range
+    except ValueError:
+        return "has a port that is no number from 0 to 65535"
+    return None
 
 
 def _number_setting(value: object, whole: bool) -> bool:

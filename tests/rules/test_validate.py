@@ -418,6 +418,35 @@ def test_action_and_destination_settings_a_sink_would_refuse(write_yaml) -> None
     ]
 
 
+def test_template_names_and_urls_a_sink_could_not_open(write_yaml) -> None:
+    """The email sink reads `<templates>/<destination>/<name>.txt`, the webhook sink
+    posts over HTTP(S) and Redis clients open redis://, rediss:// or unix:// URLs; a
+    `${VAR}` is read when the sinks start and cannot be checked before."""
+    folder = write_yaml("""
+        segments:
+          a:
+            when: count(x) > 0
+            on_enter: [{email: {template: ../../etc/passwd}}, {email: {template: welcome.v2}}]
+        destinations:
+          email: {type: smtp}
+          hook: {type: webhook, url: "ftp://files.example.com/in"}
+          hostless: {type: webhook, url: "https://"}
+          group: {type: redis, url: "redis://cache:notaport"}
+          from_env: {type: webhook, url: "${HOOK_URL}"}
+          socket: {type: redis, url: "unix:///run/redis.sock"}
+          fine: {type: webhook, url: "https://hooks.example.com/in?team=1"}
+    """)
+    found = [p.split("segments.yaml:", 1)[1] for p in problems(folder)]
+    assert found == [
+        "4: email action: template '../../etc/passwd' is no file name (letters, digits, '_', '.' and '-', not "
+        "starting with one of the last three nor holding '..'): the sink reads <templates>/<destination>/<name>.txt "
+        "or .html",
+        "7: destination 'hook': url 'ftp://files.example.com/in' must start with http:// or https://",
+        "8: destination 'hostless': url 'https://' names no host",
+        "9: destination 'group': url 'redis://cache:notaport' has a port that is no number from 0 to 65535",
+    ]
+
+
 @pytest.mark.parametrize("levels", [1, 2])
 def test_the_ok_line_counts_what_the_files_define(write_yaml, capsys, levels) -> None:
     from stream.cli import main
