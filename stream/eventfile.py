@@ -25,6 +25,10 @@ UTF8_BOM = b"\xef\xbb\xbf"
 """Some Windows tools begin a UTF-8 text file with this mark; it is not part of the first line."""
 GZIP_MAGIC = b"\x1f\x8b"
 """How a gzip file begins: compression is recognised by content, not by the name."""
+OTHER_FORMATS = {b"BZh": ("bzip2", "bzcat"), b"\xfd7zXZ\x00": ("xz", "xzcat"), b"\x28\xb5\x2f\xfd": ("zstd", "zstdcat"),
+                 b"PK\x03\x04": ("zip", "unzip -p"), b"\x04\x22\x4d\x18": ("lz4", "lz4cat")}
+"""How files this reader does not decompress begin, with the tool that does: such a
+file is one bad line saying so, not a "not UTF-8" for each of its lines."""
 
 
 def load_events(path: Path, on_progress: object = None,
@@ -42,7 +46,15 @@ def load_events(path: Path, on_progress: object = None,
     events, bad = loaded.events, loaded.bad
     raw_size = path.stat().st_size
     with path.open("rb") as raw:
-        compressed = raw.peek(2)[:2] == GZIP_MAGIC  # peeked, not read: a pipe cannot seek back
+        start = raw.peek(6)[:6]  # peeked, not read: a pipe cannot seek back
+        other = next((found for magic, found in OTHER_FORMATS.items() if start.startswith(magic)), None)
+        if other is not None:
+            loaded.lines = 1
+            source = path if raw.seekable() else "FILE"  # not /dev/stdin
+            bad.append((1, f"the file is compressed with {other[0]}; only gzip is read: decompress it first, "
+                           f"e.g. --events <({other[1]} {source})"))
+            return loaded
+        compressed = start[:2] == GZIP_MAGIC
         handle: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
         if not raw.seekable():  # a pipe (`--events <(zcat ...)`, /dev/stdin): no position to show
             on_progress = None

@@ -16,7 +16,7 @@ from rules.language.loader import definition_files
 from rules.timeutil import format_timestamp
 from stream.progress import progress_bar
 from stream.replay_file import (OutputError, checked_inputs, evaluate, output_file, read_events, report_bad_lines,
-                                wants_progress)
+                                nothing_to_evaluate, wants_progress)
 from stream.table import counted
 
 HELP = "run the evaluator over a JSONL(.gz) file of events; write changes and final memberships"
@@ -97,6 +97,9 @@ def _replay(args: argparse.Namespace, defs: Definitions, as_of: int | None) -> i
         + (f", {counted(summary.skipped_after_as_of, 'event')} after --as-of" if summary.skipped_after_as_of else ""),
         file=sys.stderr,
     )
+    if loaded.bad and not loaded.events:  # a backfill in CI must not pass on a file it could not read
+        print(nothing_to_evaluate(args.events, loaded, None), file=sys.stderr)
+        return 1
     return 1 if unknown else 0  # a script asking for a customer learns it is not there
 
 

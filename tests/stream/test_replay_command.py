@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -221,12 +222,32 @@ def test_anonymous_ids_are_explained_as_the_worker_answers_for_them(files, tmp_p
         "--explain: customer 'c-8' has no event at or before the as-of (the first is at 2026-03-01T00:00:00Z)")
 
 
-def test_a_file_without_usable_events_says_so(files, tmp_path, capsys) -> None:
+def test_a_file_without_usable_events_says_so_and_fails(files, tmp_path, capsys) -> None:
+    """A backfill in CI must not pass on a file it could not read; an empty file (a
+    day without traffic) is no failure."""
     events = tmp_path / "bad-only.jsonl"
     events.write_bytes(b"not json\n")
-    assert main(["replay", "--segments", str(files["defs"]), "--events", str(events)]) == 0
+    assert main(["replay", "--segments", str(files["defs"]), "--events", str(events)]) == 1
     err = capsys.readouterr().err
     assert "replayed 0 events of 0 customers as of - (no usable events)" in err and "0 duplicates, 1 bad line\n" in err
+    assert err.endswith(f"{events}: no usable events in its 1 line, 1 of them bad (see above)\n")
+    events.write_bytes(b"")
+    assert main(["replay", "--segments", str(files["defs"]), "--events", str(events)]) == 0
+
+
+@pytest.mark.parametrize(("tool", "name", "reader"), [(["bzip2", "-c"], "bzip2", "bzcat"), (["xz", "-c"], "xz", "xzcat")])
+def test_a_file_compressed_with_another_tool_is_one_bad_line_that_names_it(files, tmp_path, capsys, tool, name,
+                                                                           reader) -> None:
+    """Not a "not UTF-8" for each of its lines: what it is and how to read it."""
+    if shutil.which(tool[0]) is None:
+        pytest.skip(f"{tool[0]} is not installed")
+    packed = tmp_path / "events.jsonl.packed"
+    packed.write_bytes(subprocess.run([*tool, str(files["plain"])], capture_output=True, check=True).stdout)
+    assert main(["replay", "--segments", str(files["defs"]), "--events", str(packed)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == (f"{packed}:1: skipped: the file is compressed with {name}; only gzip is read: decompress it "
+                      f"first, e.g. --events <({reader} {packed})")
+    assert "1 bad line" in err[1]
 
 
 @pytest.mark.parametrize("listed", [False, True])
