@@ -179,8 +179,10 @@ class _Builder:
                     self.problem(file, level_key, f"tier {name!r} level {rank + 1} needs a name and a when")
                     continue
                 if self.claim(file, level_key, "segment", level["name"]):
+                    # ranked among the levels kept: a level refused above (a duplicate name) must
+                    # not shift the ones below, or a level would count itself among those above it
                     names.append(str(level["name"]))
-                    self._segment(file, level_key, str(level["name"]), level, LEVEL_KEYS, str(name), rank)
+                    self._segment(file, level_key, str(level["name"]), level, LEVEL_KEYS, str(name), len(names) - 1)
             self.defs.tiers[str(name)] = tuple(names)
 
     def _destinations(self, file: SourceFile, body: dict[object, object]) -> None:

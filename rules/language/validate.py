@@ -44,6 +44,7 @@ class _Checker:
         self.trait_stack: list[str] = []
         self.segment_refs: dict[str, set[str]] = {}  # segment -> segments its conditions read
         self.trait_segments: dict[str, set[str]] = {}  # trait -> segments it reads, through other traits too
+        self.through: dict[tuple[str, str], str] = {}  # (segment, segment it reads) -> the trait it reads it by
         self._file = ""
         self._base_line = 0
         self._owner: str | None = None
@@ -105,7 +106,7 @@ class _Checker:
 
     def trait(self, name: str, node: ast.Node) -> tuple[str, bool]:
         if name in self.trait_types:
-            self._reads(self.trait_segments.get(name, set()))
+            self._reads_through(name)
             return self.trait_types[name]
         if name in self.trait_stack:
             cycle = " -> ".join(self.trait_stack[self.trait_stack.index(name):] + [name])
@@ -117,8 +118,17 @@ class _Checker:
         finally:
             self.trait_stack.pop()
         self.trait_types[name] = result
-        self._reads(self.trait_segments.get(name, set()))
+        self._reads_through(name)
         return result
+
+    def _reads_through(self, trait: str) -> None:
+        """The segments `trait` reads are read by whoever reads it; a segment's
+        condition reading them so remembers the trait, to name it in a cycle."""
+        segments = self.trait_segments.get(trait, set())
+        if not self.trait_stack and self._owner is not None:
+            for target in segments:
+                self.through.setdefault((self._owner, target), trait)
+        self._reads(segments)
 
     def _reads(self, segments: set[str]) -> None:
         """Segments read (by `in_segment`, or a trait that uses it) belong to the trait
@@ -343,7 +353,10 @@ def _arithmetic_type(op: str, left: str, right: str) -> str | None:
     return table.get((op, left, right))
 
 
-def _segment_cycles(defs: Definitions, refs: dict[str, set[str]]) -> list[Problem]:
+def _segment_cycles(defs: Definitions, refs: dict[str, set[str]],
+                    through: dict[tuple[str, str], str]) -> list[Problem]:
+    """Cycles of segments reading segments, each once, spelled with the traits they
+    run through (`s1 -> (trait x) -> s1`: `s1` reads `x`, which reads `s1`)."""
     problems: list[Problem] = []
     state: dict[str, int] = {}
     reported: set[frozenset[str]] = set()
@@ -358,8 +371,10 @@ def _segment_cycles(defs: Definitions, refs: dict[str, set[str]]) -> list[Proble
                     origin = defs.segments[name].origin
                     tiers = " (a tier level depends on the levels above it)" if any(
                         defs.segments[n].tier for n in cycle) else ""
+                    hops = [cycle[0]] + [(f"(trait {through[(a, b)]}) -> {b}" if (a, b) in through else b)
+                                         for a, b in zip(cycle, cycle[1:])]
                     problems.append(Problem(origin.file, origin.line,
-                                            f"cycle between segments: {' -> '.join(cycle)}{tiers}"))
+                                            f"cycle between segments: {' -> '.join(hops)}{tiers}"))
             elif state.get(target) is None:
                 visit(target, path + [target])
         state[name] = 2
@@ -492,6 +507,6 @@ def validate(defs: Definitions) -> list[Problem]:
         checker.problems.extend(_destination_problems(defs, segment))
     reads = {name: checker.segment_refs.get(name, set()) | set(defs.levels_above(segment))
              for name, segment in defs.segments.items()}
-    checker.problems.extend(_segment_cycles(defs, reads))
+    checker.problems.extend(_segment_cycles(defs, reads, checker.through))
     checker.problems.extend(depth_problems(defs))
     return checker.problems

@@ -153,7 +153,7 @@ def test_cycle_between_segments_through_traits(write_yaml) -> None:
             when: in_big and in_big
     """)
     (found,) = problems(folder)
-    assert found.endswith("cycle between segments: a -> b -> a")
+    assert found.endswith("cycle between segments: a -> (trait via) -> b -> a")
 
 
 def test_a_segment_reading_itself_through_a_trait(write_yaml) -> None:
@@ -165,7 +165,27 @@ def test_a_segment_reading_itself_through_a_trait(write_yaml) -> None:
             when: looped
     """)
     (found,) = problems(folder)
-    assert found.endswith(":4: cycle between segments: loop -> loop")  # the line of `loop:`
+    assert found.endswith(":4: cycle between segments: loop -> (trait looped) -> loop")  # the line of `loop:`
+
+
+def test_a_refused_tier_level_does_not_make_the_levels_below_read_themselves(write_yaml) -> None:
+    """A level whose name is taken is refused; the levels below it keep their places
+    (they were counted from the levels written, so each counted itself among the
+    levels above it, and one cycle came out as three)."""
+    folder = write_yaml("""
+        segments:
+          taken:
+            when: count(order_placed) > 0
+        tiers:
+          t:
+            - {name: taken, when: "true"}
+            - {name: lvl, when: in_segment("lvl2")}
+            - {name: lvl2, when: in_segment("lvl")}
+    """)
+    found = [p.split("segments.yaml:", 1)[1] for p in problems(folder)]
+    assert found == ["6: duplicate segment name 'taken' (first defined at "
+                     f"{folder / 'segments.yaml'}:2)",
+                     "8: cycle between segments: lvl -> lvl2 -> lvl (a tier level depends on the levels above it)"]
 
 
 def test_cycle_between_traits(write_yaml) -> None:
