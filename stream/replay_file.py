@@ -5,6 +5,7 @@ two sets of definitions (`preview`).
 """
 from __future__ import annotations
 
+import re
 import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -37,11 +38,17 @@ def wants_progress(choice: str, events: Path) -> bool:
     return choice == "always" or (choice == "auto" and events.stat().st_size > BIG_FILE_BYTES)
 
 
+DATE_ALONE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
 def parse_as_of(text: str | None) -> int | None:
     """`--as-of` as RFC 3339 or epoch milliseconds, within the span of event times;
     raises ValueError."""
     if text is None:
         return None
+    if DATE_ALONE.match(text):  # start or end of that day? Say which
+        raise ValueError(f"{text!r} is a date alone, which could mean its start or its end: write "
+                         f"{text}T00:00:00Z for its start, or {text}T23:59:59.999Z for its end")
     instant = parse_timestamp(int(text) if text.isdigit() else text)
     if not 0 <= instant <= LATEST_TIMESTAMP:
         raise ValueError(f"{text!r} is outside 1970-01-01 .. 9999-12-31, the span of event times")

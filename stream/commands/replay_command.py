@@ -78,7 +78,7 @@ def _replay(args: argparse.Namespace, defs: Definitions, as_of: int | None) -> i
         explanation = explain(engine, customer, summary.as_of or 0)
         if explanation is None:
             unknown += 1
-            print(f"--explain: {_not_found(customer, loaded.events, args.events)}", file=sys.stderr)
+            print(f"--explain: {_not_found(customer, loaded.events, args.events, len(loaded.bad))}", file=sys.stderr)
         else:
             if explanation["customer_id"] != customer:
                 print(f"--explain: {customer!r} is an anonymous id of customer {explanation['customer_id']!r}, "
@@ -124,10 +124,12 @@ def explain(engine: Engine, customer: str, as_of: int) -> dict[str, object] | No
     return {**explained, "anonymous": anonymous, "as_of": format_timestamp(as_of)}
 
 
-def _not_found(customer: str, events: list[Event], path: Path) -> str:
-    """Why a customer has nothing to explain: not in the file, or only after the as-of."""
+def _not_found(customer: str, events: list[Event], path: Path, bad: int = 0) -> str:
+    """Why a customer has nothing to explain: not in the file (perhaps only on its bad
+    lines), or only after the as-of."""
     first = next((event.ts for event in events if customer in (event.customer_id, event.anonymous_id)), None)
     if first is None:
-        return f"no customer {customer!r} in {path}"
+        skipped = f" (or only on the {counted(bad, 'bad line')} skipped)" if bad else ""
+        return f"no customer {customer!r} among the usable events of {path}{skipped}"
     return (f"customer {customer!r} has no event at or before the as-of (the first is at "
             f"{format_timestamp(first)})")

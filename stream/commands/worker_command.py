@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 
 from rules import DefinitionError, load_definitions
 from stream import settings as worker_settings
@@ -24,6 +25,12 @@ def run(args: argparse.Namespace) -> int:
     if settings.partitions < 1:
         print(f"--partitions must be 1 or more, not {settings.partitions} (topics are created with it)",
               file=sys.stderr)
+        return 1
+    if not Path(settings.segments).exists():
+        default = Path(settings.segments) == Path("segments")
+        print(f"{settings.segments}: no such file or folder for the definitions"
+              + (" (the default; give them with --segments PATH or SEGMENTER_SEGMENTS)" if default else "")
+              + "\nworker not started", file=sys.stderr)
         return 1
     try:
         definitions = load_definitions(settings.segments)

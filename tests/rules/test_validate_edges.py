@@ -415,7 +415,7 @@ def test_definitions_without_any_segment_are_refused(write_yaml) -> None:
     write_yaml("traits:\n  orders: count(order_placed)\n")
     write_yaml("", name="more.yaml")
     (found,) = problems(folder)
-    assert found.startswith(f"{folder}:0: no segments or tiers are defined")
+    assert found.startswith(f"{folder}: no segments or tiers are defined")
     write_yaml("tiers:\n  spend:\n    - name: anyone\n      when: 'true'\n", name="more.yaml")
     assert "anyone" in load_definitions(folder).segments  # a tier alone is enough
 

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from stream.cli import main
+
 ROOT = Path(__file__).parents[2]
 
 
@@ -21,3 +23,11 @@ def test_a_reader_that_stops_early_ends_the_command_quietly() -> None:
         os.close(write_end)
     assert done.returncode == 141
     assert done.stderr == b""
+
+
+def test_a_worker_without_definitions_says_where_to_give_them(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)  # no segments/ folder here
+    monkeypatch.delenv("SEGMENTER_SEGMENTS", raising=False)
+    assert main(["worker"]) == 1
+    assert capsys.readouterr().err == ("segments: no such file or folder for the definitions (the default; give them "
+                                       "with --segments PATH or SEGMENTER_SEGMENTS)\nworker not started\n")

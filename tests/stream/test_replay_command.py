@@ -180,6 +180,8 @@ def test_a_cut_short_compressed_file_replays_what_was_read(files, capsys) -> Non
      "{dir}/out.jsonl: is another output of this command"),
     (["--events", "{plain}", "--changes", "/proc/version"], "/proc/version: cannot be written"),
     (["--events", "{plain}", "--as-of", "300000000000000"], "--as-of: '300000000000000' is outside 1970-01-01"),
+    (["--events", "{plain}", "--as-of", "2026-01-20"], "--as-of: '2026-01-20' is a date alone, which could mean its "
+                                                       "start or its end: write 2026-01-20T00:00:00Z for its start"),
 ])
 def test_command_line_mistakes_get_one_line_before_any_work(files, arguments, message, capsys) -> None:
     names = {name: str(path) for name, path in files.items()} | {"dir_name": files["dir"].name}
@@ -220,6 +222,13 @@ def test_anonymous_ids_are_explained_as_the_worker_answers_for_them(files, tmp_p
     assert main([*replay, "--explain", "c-8"]) == 1  # in the file, but only after the as-of
     assert capsys.readouterr().err.startswith(
         "--explain: customer 'c-8' has no event at or before the as-of (the first is at 2026-03-01T00:00:00Z)")
+
+
+def test_a_customer_missing_from_the_usable_events_may_be_on_a_bad_line(files, capsys) -> None:
+    """c-9's only line has a timestamp that cannot be read: not "not in the file"."""
+    assert main(["replay", "--segments", str(files["defs"]), "--events", str(files["plain"]), "--explain", "c-9"]) == 1
+    assert (f"--explain: no customer 'c-9' among the usable events of {files['plain']} (or only on the 2 bad lines "
+            "skipped)\n") in capsys.readouterr().err
 
 
 def test_a_file_without_usable_events_says_so_and_fails(files, tmp_path, capsys) -> None:
