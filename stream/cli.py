@@ -5,6 +5,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 
 from sinks import cli as sinks_command
 from sinks import redrive_cli as redrive_command
@@ -27,10 +28,18 @@ def build_parser() -> argparse.ArgumentParser:
         prog="segmenter",
         description="Real-time customer segmentation: exact enter/exit change streams from Kafka events.",
     )
+    parser.add_argument("--version", action="version", version=f"segmenter {_installed_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module in COMMANDS.items():
         module.register(sub.add_parser(name, help=module.HELP, description=module.HELP))
     return parser
+
+
+def _installed_version() -> str:
+    try:
+        return metadata.version("segmenter")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "(not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,7 +4,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
+
+import pytest
 
 from stream.cli import main
 
@@ -31,3 +34,10 @@ def test_a_worker_without_definitions_says_where_to_give_them(tmp_path, monkeypa
     assert main(["worker"]) == 1
     assert capsys.readouterr().err == ("segments: no such file or folder for the definitions (the default; give them "
                                        "with --segments PATH or SEGMENTER_SEGMENTS)\nworker not started\n")
+
+
+def test_version_is_the_one_in_pyproject(capsys) -> None:
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out == f"segmenter {declared}\n"
