@@ -6,7 +6,7 @@ text so errors can be mapped back to `file:line` of the YAML scalar that held it
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 
 @dataclass(frozen=True)
@@ -119,3 +119,24 @@ def trait_operands(node: Node) -> tuple[Node, ...]:
     if isinstance(node, Call) and node.function in AGGREGATES:
         return tuple(value for key, value in node.kwargs if key != "where")
     return children(node)
+
+
+def canonical(node: Node) -> object:
+    """`node` as plain data without where it was written (line, column, source text):
+    spellings of one condition (spacing, line breaks, parentheses, `30d` or `720h`,
+    the order of keyword arguments) are equal. The definition version hashes this. A
+    `where=` filter stays as written: its text names the aggregate's state
+    (`AggregateSpec.key`), so respelling it starts a new aggregate, a change of version."""
+    if isinstance(node, Call):
+        kwargs = sorted([key, value.text if key == "where" and node.function in AGGREGATES else canonical(value)]
+                        for key, value in node.kwargs)
+        return ["Call", node.function, [canonical(arg) for arg in node.args], kwargs]
+    return [type(node).__name__, *(_plain(getattr(node, item.name)) for item in fields(node) if item.compare)]
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, Node):
+        return canonical(value)
+    if isinstance(value, tuple):
+        return [_plain(item) for item in value]
+    return value

@@ -5,18 +5,20 @@ marketer fixing definitions sees the whole list at once, as `file:line: message`
 """
 from __future__ import annotations
 
+import copy
 import difflib
 import hashlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 
 from rules.language.model import ACTION_KINDS, Action, Definitions, Destination, Origin, Segment, Trait
 from rules.language.parser import KEYWORDS, SyntaxProblem, parse_expression
 from rules.language.source import Problem, SourceFile, read_yaml
-from rules.language.ast import Node, children
+from rules.language.ast import Node, canonical, children
 
 SECTIONS = ("traits", "segments", "tiers", "destinations")
 SEGMENT_KEYS = {"description", "when", "exit_when", "holdout", "on_enter", "on_exit"}
@@ -51,6 +53,7 @@ class _Builder:
         self.defs = Definitions()
         self.problems: list[Problem] = []
         self.normalised: dict[str, dict[str, object]] = {s: {} for s in SECTIONS}
+        self.expressions: dict[tuple[object, ...], Node] = {}  # place in a file -> its parsed expression
         self._origins: dict[tuple[str, str], Origin] = {}
         self._invalid: set[tuple[str, str]] = set()  # (kind, name) refused for its spelling
 
@@ -65,6 +68,7 @@ class _Builder:
             return None
         try:
             tree = parse_expression(text)
+            self.expressions[key] = tree
         except SyntaxProblem as exc:
             line, column = file.source_position(key, text, exc.line, exc.column)
             self.problems.append(Problem(file.path, line, f"{exc} (column {column})"))
@@ -236,8 +240,17 @@ class _Builder:
         return tuple(actions)
 
     def version(self) -> str:
-        canonical = orjson.dumps(self.normalised, option=orjson.OPT_SORT_KEYS, default=str)
-        return hashlib.sha256(canonical).hexdigest()[:16]
+        """A hash of what the files say, not of how: key order, comments, YAML style and
+        the spelling of each expression (see `ast.canonical`) leave it as it is."""
+        normalised = copy.deepcopy(self.normalised)
+        for (section, name, *rest), tree in self.expressions.items():
+            holder: Any = normalised[str(section)]
+            place: object = str(name)
+            for step in rest:
+                holder, place = holder[place], step
+            holder[place] = canonical(tree)
+        text = orjson.dumps(normalised, option=orjson.OPT_SORT_KEYS, default=str)
+        return hashlib.sha256(text).hexdigest()[:16]
 
 
 def load_definitions(path: str | Path) -> Definitions:

@@ -306,6 +306,22 @@ def test_version_changes_with_content_not_with_formatting(write_yaml, tmp_path: 
     assert load_definitions(one).version != first
 
 
+def test_version_ignores_how_an_expression_is_spelled(write_yaml) -> None:
+    """Spacing, line breaks, parentheses, equal durations and keyword order are not
+    content; a `where=` filter's text is (it names the aggregate's state)."""
+    def version(when: str) -> str:
+        return load_definitions(write_yaml(f"segments:\n  a:\n    when: {when}\n")).version
+
+    first = version("count(order_placed, within=7d, where=total > 1) > 1 and since(last(order_placed)) < 30d")
+    for same in ("count( order_placed,within=7d,where=total > 1 )>1 and since(last(order_placed))<30d",
+                 "(count(order_placed, where=total > 1, within=168h) > 1) and (since(last(order_placed)) < 720h)",
+                 ">-\n      count(order_placed, within=7d, where=total > 1) > 1\n      and since(last(order_placed)) < 30d"):
+        assert version(same) == first, same
+    for other in ("count(order_placed, within=7d, where=total > 1) > 2 and since(last(order_placed)) < 30d",
+                  "count(order_placed, within=7d, where=total>1) > 1 and since(last(order_placed)) < 30d"):
+        assert version(other) != first, other
+
+
 def test_errors_in_multi_line_conditions_point_at_their_own_line(write_yaml) -> None:
     """Folded (`>-`), plain and quoted scalars join their lines into one, as the SPEC's
     own cart_abandoner is written; each error still names the line it is on (the
