@@ -124,6 +124,25 @@ def outlying_time_findings(times: Sequence[int], after: int, events_name: str) -
                     f"clock? The report is as of that last event; give --as-of to choose the instant")]
 
 
+SECONDS_LOOK = 100_000_000_000
+"""1973-03-03T09:46:40Z in epoch ms. Epoch seconds of any date since 1973 are below it
+(2026 is 1.77 billion), so integer timestamps sent in seconds, read as the contract's
+milliseconds, all land in the first weeks of 1970."""
+
+
+def epoch_seconds_findings(times: Sequence[int], events_name: str) -> list[Finding]:
+    """Events dated before 1973 (`times` sorted): epoch seconds where milliseconds are
+    wanted, a common producer mistake that nothing else flags (the events are valid,
+    and each customer simply lives in January 1970)."""
+    early = bisect.bisect_left(times, SECONDS_LOOK)
+    if not early:
+        return []
+    return [Finding("epoch-seconds", f"{early:,} of {len(times):,} events in {events_name} "
+                    f"{'is' if early == 1 else 'are'} dated before {format_timestamp(SECONDS_LOOK)}, the first at "
+                    f"{format_timestamp(times[0])}: epoch seconds? An integer timestamp is read as milliseconds "
+                    f"(1767225600 is 2026-01-01 in seconds, {format_timestamp(1_767_225_600)} in milliseconds)")]
+
+
 def _owners(users: Users) -> str:
     return ", ".join(dict.fromkeys(name for name, _ in users))
 

@@ -16,7 +16,7 @@ import orjson
 from rules import Change, DefinitionError, load_definitions
 from rules.language.model import Definitions, Origin
 from rules.quality.finding import Finding
-from rules.quality.freshness import freshness_findings, outlying_time_findings
+from rules.quality.freshness import epoch_seconds_findings, freshness_findings, outlying_time_findings
 from rules.quality.population import overlaps, population_findings, segment_sizes
 from rules.quality.profile_times import unreadable_time_findings
 from rules.quality.property_data import profile_findings, property_findings
@@ -30,7 +30,8 @@ from stream.table import counted, format_table
 
 HELP = "segment-quality warnings: static checks, and sizes, overlaps and data freshness with --events"
 EVENT_CHECKS = ("never-entered", "too-narrow", "too-broad", "overlap", "missing-events", "stale-events",
-                "missing-properties", "mistyped-properties", "unreadable-times", "outlying-times", "bad-events")
+                "missing-properties", "mistyped-properties", "unreadable-times", "outlying-times", "epoch-seconds",
+                "bad-events")
 SHOWN_OVERLAPS = 10
 
 
@@ -129,8 +130,10 @@ def _from_events(args: argparse.Namespace, definitions: Definitions, as_of: int 
                                 _ignored(args))
     found += freshness_findings(definitions, _last_seen(loaded, until), _first_seen(loaded), until, stale_after,
                                 str(args.events))
+    times = [event.ts for event in loaded.events]  # in time order
     if as_of is None:
-        found += outlying_time_findings([event.ts for event in loaded.events], stale_after, str(args.events))
+        found += outlying_time_findings(times, stale_after, str(args.events))
+    found += epoch_seconds_findings(times, str(args.events))
     profiles = [engine.states[customer].profile for customer in memberships]
     found += unreadable_time_findings(definitions, profiles)
     found += profile_findings(definitions, profiles)

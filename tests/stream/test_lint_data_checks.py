@@ -3,6 +3,7 @@ events lack or send as text, profile attributes no profile has, a sign-up feed t
 stopped, a clock far ahead, and files with nothing to evaluate."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 import orjson
@@ -115,6 +116,20 @@ def test_a_few_events_from_a_wrong_clock_are_named(tmp_path, capsys) -> None:
     assert "outlying-times" not in warnings(capsys, defs, events, "--as-of", "2026-01-02T00:00:00Z")
     defs, events = write(tmp_path, "segments:\n  viewer:\n    when: count(page_view) > 0\n", views)
     assert "outlying-times" not in warnings(capsys, defs, events)
+
+
+def test_timestamps_sent_in_epoch_seconds_are_named(tmp_path, capsys) -> None:
+    """Valid events, each read as a day of January 1970: nothing else would say so."""
+    seconds = [{"event_id": f"o{n}", "type": "order_placed", "customer_id": f"c-{n}",
+                "timestamp": 1_767_225_600 + n * 86_400} for n in range(3)]  # 2026-01-01.. in seconds
+    defs, events = write(tmp_path, "segments:\n  buyer:\n    when: count(order_placed) > 0\n", seconds)
+    (found,) = warnings(capsys, defs, events)["epoch-seconds"]
+    first = datetime.fromtimestamp(1_767_225_600 / 1000, tz=timezone.utc)  # the seconds read as milliseconds
+    assert found["message"].startswith(f"3 of 3 events in {events} are dated before 1973-03-03T09:46:40Z, the first "
+                                       f"at {first:%Y-%m-%dT%H:%M:%S}.600Z: epoch seconds?")
+    millis = [{**order, "timestamp": order["timestamp"] * 1000} for order in seconds]
+    defs, events = write(tmp_path, "segments:\n  buyer:\n    when: count(order_placed) > 0\n", millis)
+    assert "epoch-seconds" not in warnings(capsys, defs, events)
 
 
 @pytest.mark.parametrize("content, message", [
