@@ -6,6 +6,7 @@ expression so the loader can report `file:line: message` for the YAML scalar.
 from __future__ import annotations
 
 import ast as python_ast
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -152,6 +153,16 @@ def _describe(token: Token | None) -> str:
     return repr(str(token))
 
 
+def _hint(text: str, token: object) -> str:
+    """What the writer probably meant, for two mistakes carried over from SQL."""
+    word = str(token) if token is not None else ""
+    if word.lower() in KEYWORDS and word != word.lower():
+        return f" (the words of the language are lower case: {word.lower()!r})"
+    if word == "," and re.search(r"\bin\s*\(", text[:getattr(token, "start_pos", 0) or 0]):
+        return " (a list is written in square brackets: x in [\"US\", \"CA\"])"
+    return ""
+
+
 def parse_expression(text: str) -> ast.Node:
     """Parse one condition or trait expression; raises SyntaxProblem."""
     if not isinstance(text, str) or not text.strip():
@@ -166,7 +177,7 @@ def parse_expression(text: str) -> ast.Node:
         raise SyntaxProblem("syntax error: expression ends too early", exc.line, exc.column) from None
     except UnexpectedToken as exc:
         raise SyntaxProblem(
-            f"syntax error: unexpected {_describe(exc.token)}", exc.line, exc.column
+            f"syntax error: unexpected {_describe(exc.token)}{_hint(text, exc.token)}", exc.line, exc.column
         ) from None
     except UnexpectedInput as exc:  # pragma: no cover - other Lark input errors
         raise SyntaxProblem(f"syntax error: {exc}", getattr(exc, "line", 1), 1) from None

@@ -37,6 +37,22 @@ def test_syntax_error_points_at_the_line_of_the_expression(write_yaml) -> None:
     assert found.startswith(f"{folder / 'segments.yaml'}:8: syntax error: unexpected end of expression")
 
 
+def test_habits_from_sql_get_a_hint(write_yaml) -> None:
+    folder = write_yaml("""
+        segments:
+          shouted:
+            when: count(order_placed) > 1 AND since(last(order_placed)) < 30d
+          listed:
+            when: profile.country in ("US", "CA")
+    """)
+    lines = (folder / "segments.yaml").read_text().splitlines()
+    found = [p.split("segments.yaml:", 1)[1] for p in problems(folder)]
+    assert found == [f"3: syntax error: unexpected 'AND' (the words of the language are lower case: 'and') "
+                     f"(column {lines[2].index('AND') + 1})",
+                     "5: syntax error: unexpected ',' (a list is written in square brackets: x in [\"US\", \"CA\"]) "
+                     f"(column {lines[4].index(',') + 1})"]
+
+
 def test_multi_line_block_expression_reports_the_inner_line(write_yaml) -> None:
     folder = write_yaml("""
         segments:
