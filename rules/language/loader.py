@@ -253,14 +253,17 @@ class _Builder:
         return hashlib.sha256(text).hexdigest()[:16]
 
 
-def load_definitions(path: str | Path) -> Definitions:
-    """Load, merge and validate every YAML file under `path`; raise DefinitionError."""
+def load_definitions(path: str | Path, *more: str | Path) -> Definitions:
+    """Load, merge and validate every YAML file under `path` (and `more`, as a shell
+    glob such as `segments/*.yaml` gives them); raise DefinitionError."""
     from rules.language.validate import validate
 
-    root = Path(path)
-    if not root.exists():
-        raise DefinitionError([Problem(str(root), 0, "no such file or folder")])
-    files = definition_files(root)
+    roots = [Path(p) for p in (path, *more)]
+    missing = [Problem(str(root), 0, "no such file or folder") for root in roots if not root.exists()]
+    if missing:
+        raise DefinitionError(missing)
+    files = list(dict.fromkeys(file for root in roots for file in definition_files(root)))
+    root = roots[0]
     if not files:
         raise DefinitionError([Problem(str(root), 0, "no .yaml or .yml files found")])
     builder = _Builder()

@@ -11,12 +11,12 @@ HELP = "check segment definitions; prints file:line: message for every problem"
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", help="a YAML file or a folder of them (all merged)")
+    parser.add_argument("path", nargs="+", help="a YAML file or a folder of them; several are merged as one set")
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        defs = load_definitions(args.path)
+        defs = load_definitions(*args.path)
     except DefinitionError as exc:
         print(exc, file=sys.stderr)
         print(f"{counted(len(exc.problems), 'problem')} found", file=sys.stderr)

@@ -510,3 +510,16 @@ def test_the_ok_line_counts_what_the_files_define(write_yaml, capsys, levels) ->
     level_word = "level" if levels == 1 else "levels"
     assert capsys.readouterr().out.startswith(
         f"ok: 1 trait, 1 segment, 1 tier ({levels} {level_word}), 0 destinations; definition version ")
+
+
+def test_several_paths_are_one_set_as_a_shell_glob_gives_them(tmp_path, capsys) -> None:
+    """`segmenter validate segments/*.yaml`: the files are merged as their folder is
+    (a trait in one file, the segment reading it in another), with the same version."""
+    from stream.cli import main
+
+    (tmp_path / "a.yaml").write_text("segments:\n  big:\n    when: spend > 1\n")
+    (tmp_path / "b.yaml").write_text("traits:\n  spend: sum(order_placed.total)\n")
+    assert main(["validate", str(tmp_path / "a.yaml"), str(tmp_path / "b.yaml")]) == 0
+    assert capsys.readouterr().out.endswith(f"definition version {load_definitions(tmp_path).version}\n")
+    assert main(["validate", str(tmp_path / "a.yaml"), str(tmp_path / "gone.yaml")]) == 1
+    assert capsys.readouterr().err.startswith(f"{tmp_path / 'gone.yaml'}: no such file or folder\n")
