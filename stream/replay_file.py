@@ -38,6 +38,16 @@ def wants_progress(choice: str, events: Path) -> bool:
     return choice == "always" or (choice == "auto" and events.stat().st_size > BIG_FILE_BYTES)
 
 
+def input_path(text: str) -> Path:
+    """An `--events` argument: `-` is standard input, as for most Unix tools."""
+    return Path("/dev/stdin") if text == "-" else Path(text)
+
+
+def output_path(text: str) -> Path:
+    """An output argument: `-` is standard output, as for most Unix tools."""
+    return Path("/dev/stdout") if text == "-" else Path(text)
+
+
 DATE_ALONE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 

@@ -9,7 +9,6 @@ import argparse
 import sys
 from collections import Counter
 from itertools import takewhile
-from pathlib import Path
 
 import orjson
 
@@ -24,8 +23,8 @@ from rules.quality.static import CHECKS, static_findings
 from rules.timeutil import format_timestamp, parse_duration
 from stream.eventfile import LoadedEvents
 from stream.progress import progress_bar
-from stream.replay_file import (checked_inputs, evaluate, final_memberships, nothing_to_evaluate, read_events,
-                                report_bad_lines, wants_progress)
+from stream.replay_file import (checked_inputs, evaluate, final_memberships, input_path, nothing_to_evaluate,
+                                read_events, report_bad_lines, wants_progress)
 from stream.table import counted, format_table
 
 HELP = "segment-quality warnings: static checks, and sizes, overlaps and data freshness with --events"
@@ -37,7 +36,7 @@ SHOWN_OVERLAPS = 10
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", help="definitions file or folder")
-    parser.add_argument("--events", type=Path, help="replay this JSONL(.gz) file and check sizes and overlaps")
+    parser.add_argument("--events", type=input_path, help="replay this JSONL(.gz) file and check sizes and overlaps")
     parser.add_argument("--as-of", help="memberships as of this instant (default: the last event)")
     parser.add_argument("--min-size", type=int, default=10, help="warn under this many members (default 10)")
     parser.add_argument("--max-share", type=float, default=0.9, help="warn over this share of customers (default 0.9)")

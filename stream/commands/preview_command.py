@@ -20,8 +20,9 @@ from rules.quality.conditions import inline_traits
 from rules.quality.diff import SegmentDiff, customer_diffs, segment_diffs
 from rules.timeutil import format_timestamp
 from stream.progress import progress_bar
-from stream.replay_file import (OutputError, checked_inputs, evaluate, final_memberships_and_holdouts,
-                                nothing_to_evaluate, output_file, read_events, report_bad_lines, wants_progress)
+from stream.replay_file import (OutputError, checked_inputs, evaluate, final_memberships_and_holdouts, input_path,
+                                nothing_to_evaluate, output_file, output_path, read_events, report_bad_lines,
+                                wants_progress)
 from stream.table import counted, format_table
 
 HELP = "compare memberships under new definitions with the live ones, over a file of events"
@@ -29,10 +30,10 @@ HELP = "compare memberships under new definitions with the live ones, over a fil
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--segments", required=True, help="the new definitions, file or folder")
-    parser.add_argument("--events", required=True, type=Path, help="events, JSONL or .jsonl.gz")
+    parser.add_argument("--events", required=True, type=input_path, help="events, JSONL or .jsonl.gz")
     parser.add_argument("--live", help="the live definitions (default: SEGMENTER_SEGMENTS, else segments/)")
     parser.add_argument("--as-of", help="compare memberships as of this instant (default: the last event)")
-    parser.add_argument("--out", type=Path, help="write one JSON line per customer whose segments differ")
+    parser.add_argument("--out", type=output_path, help="write one JSON line per customer whose segments differ")
     parser.add_argument("--json", action="store_true", help="per-segment report as JSON on stdout")
     parser.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
                         help="progress bar on stderr (auto: for files over 5 MB)")

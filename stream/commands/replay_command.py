@@ -15,8 +15,8 @@ from rules.language.model import Definitions
 from rules.language.loader import definition_files
 from rules.timeutil import format_timestamp
 from stream.progress import progress_bar
-from stream.replay_file import (OutputError, checked_inputs, evaluate, output_file, read_events, report_bad_lines,
-                                nothing_to_evaluate, wants_progress)
+from stream.replay_file import (OutputError, checked_inputs, evaluate, input_path, nothing_to_evaluate, output_file,
+                                output_path, read_events, report_bad_lines, wants_progress)
 from stream.table import counted
 
 HELP = "run the evaluator over a JSONL(.gz) file of events; write changes and final memberships"
@@ -24,11 +24,11 @@ HELP = "run the evaluator over a JSONL(.gz) file of events; write changes and fi
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--segments", required=True, help="definitions file or folder")
-    parser.add_argument("--events", required=True, type=Path, help="events, JSONL or .jsonl.gz")
+    parser.add_argument("--events", required=True, type=input_path, help="events, JSONL or .jsonl.gz")
     parser.add_argument("--as-of", help="evaluate as of this instant (RFC 3339 or epoch ms); default: last event")
-    parser.add_argument("--changes", type=Path, help="write change events here (JSONL)")
-    parser.add_argument("--memberships", type=Path, help="write final memberships here (JSONL)")
-    parser.add_argument("--bad-lines", type=Path, help="write every unusable line here (JSONL: line, reason)")
+    parser.add_argument("--changes", type=output_path, help="write change events here (JSONL)")
+    parser.add_argument("--memberships", type=output_path, help="write final memberships here (JSONL)")
+    parser.add_argument("--bad-lines", type=output_path, help="write every unusable line here (JSONL: line, reason)")
     parser.add_argument("--explain", metavar="CUSTOMER", action="append", default=[],
                         help="print why CUSTOMER is in or out of each segment as of the end (repeatable: "
                              "one indented JSON document per customer, one after the other, as jq reads them)")

@@ -330,6 +330,17 @@ def test_changes_can_go_to_standard_output_through_a_pipe(files) -> None:
     assert [orjson.loads(line) for line in done.stdout.splitlines()] == _changes(files, files["plain"])
 
 
+def test_a_dash_is_standard_input_and_output(files) -> None:
+    """`zcat export.jsonl.gz | segmenter replay --events - --changes - | jq .`"""
+    done = subprocess.run(
+        [sys.executable, "-m", "stream.cli", "replay", "--segments", str(files["defs"]), "--events", "-",
+         "--changes", "-"],
+        input=files["plain"].read_bytes(), capture_output=True, cwd=Path(__file__).parents[2], timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert [orjson.loads(line) for line in done.stdout.splitlines()] == _changes(files, files["plain"])
+    assert not (Path(__file__).parents[2] / "-").exists()
+
+
 def test_a_named_pipe_is_not_opened_to_check_it(files, tmp_path) -> None:
     """Deterministic half of the test above: with no reader yet, opening the pipe to
     check it would wait for one (and, once there, end it with an empty write)."""
