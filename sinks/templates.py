@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rules.language.model import TEMPLATE_NAME
+from rules.language.model import is_template_name
 from sinks.base import PermanentError
 
 
@@ -75,7 +75,7 @@ class TemplateFolder:
         self._cache: dict[tuple[str, str], tuple[str, str | None, str | None]] = {}
 
     def paths(self, destination: str, name: str) -> tuple[Path, Path]:
-        if not TEMPLATE_NAME.match(name) or ".." in name:
+        if not is_template_name(name):
             raise PermanentError(f"invalid template name {name!r}")
         folder = self.root / destination
         return folder / f"{name}.txt", folder / f"{name}.html"

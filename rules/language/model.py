@@ -32,9 +32,14 @@ DESTINATION_SETTINGS: dict[str, frozenset[str]] = {
 """Destination type -> every setting its sink reads (besides `type`; `description` is
 for people, as on segments): another is a typo."""
 
-TEMPLATE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-"""An email template's name, a file name in the destination's template folder (no
-path: `../` would reach files outside it); `..` inside it is refused too."""
+_TEMPLATE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def is_template_name(name: str) -> bool:
+    """Is `name` an email template's name, a file name in the destination's template
+    folder (no path: `../` would reach files outside it, and `..` is refused anywhere)?
+    One rule for `validate` and the sink that opens the file."""
+    return bool(_TEMPLATE_NAME.match(name)) and ".." not in name
 
 URL_SCHEMES = {"webhook": ("http", "https"), "redis": ("redis", "rediss", "unix")}
 """Destination type -> the URL schemes its client opens."""

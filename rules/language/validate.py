@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 from rules.language import ast
 from rules.language.depth import depth_problems
 from rules.language.model import (ACTION_KINDS, ACTION_SETTINGS, DESTINATION_NEEDS, DESTINATION_SETTINGS,
-                                  NUMBER_SETTINGS, TEMPLATE_NAME, URL_SCHEMES, Action, Definitions, Destination,
-                                  Segment)
+                                  NUMBER_SETTINGS, URL_SCHEMES, Action, Definitions, Destination, Segment,
+                                  is_template_name)
 from rules.language.source import Problem
 
 AGGREGATES = ast.AGGREGATES
@@ -399,7 +399,7 @@ def _action_settings_problems(action: Action) -> list[Problem]:
             action.params["template"], str):
         found.append("email action: template must be a name, e.g. {email: {template: welcome}}")
     template = action.params.get("template") if action.kind == "email" else None
-    if isinstance(template, str) and (not TEMPLATE_NAME.match(template) or ".." in template):
+    if isinstance(template, str) and not is_template_name(template):
         found.append(f"email action: template {template!r} is no file name (letters, digits, '_', '.' and '-', "
                      "not starting with one of the last three nor holding '..'): the sink reads "
                      "<templates>/<destination>/<name>.txt or .html")
