@@ -107,7 +107,8 @@ def parse_timestamp(value: object) -> int:
     raise ValueError("timestamp must be RFC 3339 text or integer epoch milliseconds")
 
 
-_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+"""A date alone (`2024-05-01`), to be matched whole."""
 
 
 @lru_cache(maxsize=16_384)
@@ -119,7 +120,7 @@ def timestamp_or_none(value: object) -> int | None:
     Cached: the same profile text (a birthday, a signup date) is read on every evaluation.
     """
     try:
-        if type(value) is str and _DATE_ONLY.fullmatch(value):
+        if type(value) is str and DATE_ONLY.fullmatch(value):
             return epoch_ms(datetime.fromisoformat(value).replace(tzinfo=timezone.utc))
         return parse_timestamp(value)
     except ValueError:

@@ -5,7 +5,6 @@ two sets of definitions (`preview`).
 """
 from __future__ import annotations
 
-import re
 import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -17,7 +16,7 @@ from rules import Change, Engine
 from rules.evaluate.events import LATEST_TIMESTAMP
 from rules.evaluate.program import property_readers
 from rules.language.model import Definitions
-from rules.timeutil import format_timestamp, parse_timestamp
+from rules.timeutil import DATE_ONLY, format_timestamp, parse_timestamp
 from stream.eventfile import LoadedEvents, load_events
 from stream.gcpause import collector_paused
 from stream.replay import OnChange, ReplaySummary, replay
@@ -48,15 +47,12 @@ def output_path(text: str) -> Path:
     return Path("/dev/stdout") if text == "-" else Path(text)
 
 
-DATE_ALONE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
 def parse_as_of(text: str | None) -> int | None:
     """`--as-of` as RFC 3339 or epoch milliseconds, within the span of event times;
     raises ValueError."""
     if text is None:
         return None
-    if DATE_ALONE.match(text):  # start or end of that day? Say which
+    if DATE_ONLY.fullmatch(text):  # start or end of that day? Say which
         raise ValueError(f"{text!r} is a date alone, which could mean its start or its end: write "
                          f"{text}T00:00:00Z for its start, or {text}T23:59:59.999Z for its end")
     instant = parse_timestamp(int(text) if text.isdigit() else text)
